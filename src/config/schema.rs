@@ -1,0 +1,119 @@
+//! Every key of distribution's config.yml (2.8 and 3.x), and what berth does
+//! with it. A key outside this table is unknown and stops startup; a known
+//! key berth does not implement yet also stops startup, naming itself, so a
+//! setting is never silently dropped.
+
+/// What berth does with a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Support {
+    /// Honoured.
+    Yes,
+    /// Present in distribution's stock config.yml, so accepted with a
+    /// warning that names it; implemented by a later release.
+    Warn,
+    /// Refused at startup with "not supported yet".
+    No,
+}
+
+/// Key patterns: `*` matches one map key; a pattern ending in `.**` covers
+/// everything below a key (whole sections berth does not implement yet).
+const KEYS: &[(&str, Support)] = &[
+    ("version", Support::Yes),
+    ("loglevel", Support::Yes),
+    ("log.level", Support::Yes),
+    ("log.formatter", Support::No),
+    ("log.fields.*", Support::Warn),
+    ("log.accesslog.disabled", Support::No),
+    ("log.hooks", Support::No),
+    ("log.reportcaller", Support::No),
+    ("storage.filesystem", Support::Yes),
+    ("storage.filesystem.rootdirectory", Support::Yes),
+    ("storage.filesystem.maxthreads", Support::No),
+    ("storage.inmemory", Support::Yes),
+    ("storage.s3.**", Support::No),
+    ("storage.azure.**", Support::No),
+    ("storage.gcs.**", Support::No),
+    ("storage.swift.**", Support::No),
+    ("storage.oss.**", Support::No),
+    ("storage.delete.enabled", Support::Yes),
+    ("storage.redirect.disable", Support::No),
+    ("storage.cache.blobdescriptor", Support::Warn),
+    ("storage.cache.blobdescriptorsize", Support::Warn),
+    ("storage.cache.layerinfo", Support::Warn),
+    ("storage.maintenance.uploadpurging.enabled", Support::No),
+    ("storage.maintenance.uploadpurging.age", Support::No),
+    ("storage.maintenance.uploadpurging.interval", Support::No),
+    ("storage.maintenance.uploadpurging.dryrun", Support::No),
+    ("storage.maintenance.readonly.enabled", Support::No),
+    ("storage.tag.concurrencylimit", Support::No),
+    ("auth.**", Support::No),
+    ("middleware.**", Support::No),
+    ("http.addr", Support::Yes),
+    ("http.net", Support::No),
+    ("http.prefix", Support::No),
+    ("http.host", Support::No),
+    ("http.secret", Support::Yes),
+    ("http.relativeurls", Support::No),
+    ("http.draintimeout", Support::No),
+    ("http.tls.**", Support::No),
+    ("http.debug.**", Support::No),
+    ("http.headers.*", Support::Yes),
+    ("http.http2.disabled", Support::No),
+    ("http.h2c.enabled", Support::No),
+    ("notifications.**", Support::No),
+    ("redis.**", Support::No),
+    ("health.storagedriver.enabled", Support::Warn),
+    ("health.storagedriver.interval", Support::Warn),
+    ("health.storagedriver.threshold", Support::Warn),
+    ("health.file", Support::No),
+    ("health.http", Support::No),
+    ("health.tcp", Support::No),
+    ("proxy.**", Support::No),
+    ("catalog.maxentries", Support::Yes),
+    ("tags.maxtags", Support::No),
+    ("validation.**", Support::No),
+    ("policy.**", Support::No),
+    ("compatibility.**", Support::No),
+    ("reporting.**", Support::No),
+];
+
+fn matches(pattern: &str, key: &[&str]) -> bool {
+    let pat: Vec<&str> = pattern.split('.').collect();
+    if pat.last() == Some(&"**") {
+        let prefix = &pat[..pat.len() - 1];
+        return key.len() >= prefix.len() && prefix.iter().zip(key).all(|(p, k)| p == k);
+    }
+    pat.len() == key.len() && pat.iter().zip(key).all(|(p, k)| *p == "*" || p == k)
+}
+
+/// What berth does with a full key path, or `None` for a key distribution
+/// does not have either.
+pub fn support(key: &[&str]) -> Option<Support> {
+    KEYS.iter().find(|(pattern, _)| matches(pattern, key)).map(|(_, s)| *s)
+}
+
+/// True when some known key lies below this path (so it is a section, not a
+/// leaf, and its children are checked instead).
+pub fn is_section(key: &[&str]) -> bool {
+    KEYS.iter().any(|(pattern, _)| {
+        let pat: Vec<&str> = pattern.split('.').collect();
+        pat.len() > key.len() && pat.iter().zip(key).all(|(p, k)| *p == "*" || p == k) && pat[key.len()] != "**"
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_keys() {
+        assert_eq!(support(&["http", "addr"]), Some(Support::Yes));
+        assert_eq!(support(&["http", "headers", "X-Frame-Options"]), Some(Support::Yes));
+        assert_eq!(support(&["auth", "htpasswd", "path"]), Some(Support::No));
+        assert_eq!(support(&["http", "adr"]), None);
+        assert!(is_section(&["http"]));
+        assert!(is_section(&["storage", "filesystem"]));
+        assert!(!is_section(&["http", "addr"]));
+        assert!(!is_section(&["auth"]));
+    }
+}

@@ -1,0 +1,14 @@
+//! berth: a private container image registry.
+//!
+//! Three layers, one direction of dependency:
+//! - [`http`]: routing, headers, error codes; the only module that knows hyper.
+//! - [`registry`]: names, digests, manifests, uploads, tags, referrers; no HTTP.
+//! - [`storage`]: a driver trait over paths and bytes; no registry concepts.
+//!
+//! [`config`] reads distribution's `config.yml` and stands beside them.
+//! See ARCHITECTURE.md for the map and the invariants.
+
+pub mod config;
+pub mod http;
+pub mod registry;
+pub mod storage;

@@ -1,0 +1,66 @@
+//! Blobs: content-addressed bytes, shared by every repository and made part
+//! of one by a link under `_layers`.
+
+use super::{ByteStream, Digest, RegistryError, RepoName, layout};
+
+/// What a client needs to serve a blob.
+#[derive(Debug, Clone)]
+pub struct BlobInfo {
+    /// The blob's digest.
+    pub digest: Digest,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+impl super::Registry {
+    /// Size of a blob if the repository has it.
+    pub async fn stat_blob(&self, name: &RepoName, digest: &Digest) -> Result<BlobInfo, RegistryError> {
+        let unknown = || RegistryError::BlobUnknown(digest.clone());
+        if self.read_link(&layout::layer_link(name, digest)).await?.as_ref() != Some(digest) {
+            return Err(unknown());
+        }
+        match self.driver.stat(&layout::blob_data(digest)).await {
+            Ok(stat) => Ok(BlobInfo { digest: digest.clone(), size: stat.size }),
+            Err(e) if e.is_not_found() => Err(unknown()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Streams `len` bytes of a blob from `offset`.
+    pub async fn read_blob(&self, digest: &Digest, offset: u64, len: u64) -> Result<ByteStream, RegistryError> {
+        self.driver.reader(&layout::blob_data(digest), offset, Some(len)).await.map_err(|e| {
+            if e.is_not_found() { RegistryError::BlobUnknown(digest.clone()) } else { e.into() }
+        })
+    }
+
+    /// Removes a blob from a repository (its bytes stay until garbage
+    /// collection, as other repositories may share them).
+    pub async fn delete_blob(&self, name: &RepoName, digest: &Digest) -> Result<(), RegistryError> {
+        self.require_delete()?;
+        self.stat_blob(name, digest).await?;
+        Ok(self.driver.delete(&layout::layer_dir(name, digest)).await?)
+    }
+
+    /// Cross-repository mount: links a blob of `from` into `name`. `None`
+    /// when `from` does not have it, so the client uploads it instead.
+    pub async fn mount_blob(
+        &self,
+        name: &RepoName,
+        from: &RepoName,
+        digest: &Digest,
+    ) -> Result<Option<BlobInfo>, RegistryError> {
+        match self.stat_blob(from, digest).await {
+            Ok(info) => {
+                self.write_link(&layout::layer_link(name, digest), digest).await?;
+                Ok(Some(info))
+            }
+            Err(RegistryError::BlobUnknown(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// True when the bytes of a blob are stored, in any repository.
+    pub(super) async fn blob_stored(&self, digest: &Digest) -> Result<bool, RegistryError> {
+        self.exists(&layout::blob_data(digest)).await
+    }
+}

@@ -1,0 +1,180 @@
+//! Manifests: validated on push, stored byte-exact as blobs, made part of a
+//! repository by a revision link and named by tags.
+
+pub mod media_type;
+pub mod parse;
+
+use bytes::Bytes;
+use futures_util::future::try_join_all;
+
+use self::{media_type::Kind, parse::Descriptor};
+use super::{Algorithm, Digest, Reference, RegistryError, RepoName, Tag, layout};
+
+/// The largest manifest accepted (the spec asks for at least 4 MiB).
+pub const MAX_MANIFEST_SIZE: usize = 4 * 1024 * 1024;
+
+/// A manifest as served.
+#[derive(Debug, Clone)]
+pub struct StoredManifest {
+    /// Its digest.
+    pub digest: Digest,
+    /// The media type to serve it as.
+    pub media_type: String,
+    /// The bytes, exactly as pushed.
+    pub body: Bytes,
+}
+
+/// The outcome of a push.
+#[derive(Debug, Clone)]
+pub struct PutManifest {
+    /// The manifest's digest.
+    pub digest: Digest,
+    /// Its subject, when it has one (answered as `OCI-Subject`).
+    pub subject: Option<Digest>,
+}
+
+impl super::Registry {
+    /// Validates and stores a manifest, then points the tag at it.
+    pub async fn put_manifest(
+        &self,
+        name: &RepoName,
+        reference: &Reference,
+        content_type: Option<&str>,
+        body: Bytes,
+    ) -> Result<PutManifest, RegistryError> {
+        if body.len() > MAX_MANIFEST_SIZE {
+            return Err(RegistryError::ManifestInvalid(format!("manifest larger than {MAX_MANIFEST_SIZE} bytes")));
+        }
+        let manifest = parse::parse(&body, content_type).map_err(RegistryError::ManifestInvalid)?;
+        let digest = match reference {
+            Reference::Digest(expected) => {
+                let actual = Digest::of(expected.algorithm(), &body);
+                if &actual != expected {
+                    return Err(RegistryError::DigestInvalid(format!(
+                        "manifest digest {actual} does not match {expected} in the URL"
+                    )));
+                }
+                actual
+            }
+            Reference::Tag(_) => Digest::of(Algorithm::Sha256, &body),
+        };
+        self.check_references(name, &manifest).await?;
+
+        // Bytes first, links after: a crash in between leaves an unreferenced
+        // blob for garbage collection, never a link to nothing.
+        if !self.blob_stored(&digest).await? {
+            self.driver.put(&layout::blob_data(&digest), body).await?;
+        }
+        self.write_link(&layout::revision_link(name, &digest), &digest).await?;
+        let subject = manifest.subject.map(|s| s.digest);
+        if let Some(subject) = &subject {
+            self.write_link(&layout::referrer_link(name, subject, &digest), &digest).await?;
+        }
+        if let Reference::Tag(tag) = reference {
+            self.write_link(&layout::tag_index_link(name, tag, &digest), &digest).await?;
+            self.write_link(&layout::tag_current(name, tag), &digest).await?;
+        }
+        Ok(PutManifest { digest, subject })
+    }
+
+    /// Every blob and child manifest must already be in the repository, with
+    /// the size the manifest claims.
+    async fn check_references(&self, name: &RepoName, manifest: &parse::Manifest) -> Result<(), RegistryError> {
+        let checks = manifest.config.iter().chain(&manifest.references).map(|d| async move {
+            let size = match manifest.kind {
+                Kind::Image => self.stat_blob(name, &d.digest).await.map(|b| b.size),
+                Kind::Index => self.stat_manifest(name, &d.digest).await,
+            };
+            match size {
+                Ok(size) if size == d.size => Ok(()),
+                Ok(size) => Err(RegistryError::ManifestInvalid(format!(
+                    "descriptor {} says {} bytes, the stored content has {size}",
+                    d.digest, d.size
+                ))),
+                Err(RegistryError::BlobUnknown(_) | RegistryError::ManifestUnknown(_)) => {
+                    Err(RegistryError::ManifestBlobUnknown(d.digest.clone()))
+                }
+                Err(e) => Err(e),
+            }
+        });
+        try_join_all(checks).await.map(drop)
+    }
+
+    /// Size of a manifest revision of the repository.
+    async fn stat_manifest(&self, name: &RepoName, digest: &Digest) -> Result<u64, RegistryError> {
+        let unknown = || RegistryError::ManifestUnknown(digest.to_string());
+        if self.read_link(&layout::revision_link(name, digest)).await?.as_ref() != Some(digest) {
+            return Err(unknown());
+        }
+        match self.driver.stat(&layout::blob_data(digest)).await {
+            Ok(stat) => Ok(stat.size),
+            Err(e) if e.is_not_found() => Err(unknown()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The digest a reference names in a repository.
+    pub async fn resolve(&self, name: &RepoName, reference: &Reference) -> Result<Digest, RegistryError> {
+        match reference {
+            Reference::Tag(tag) => self
+                .read_link(&layout::tag_current(name, tag))
+                .await?
+                .ok_or_else(|| RegistryError::ManifestUnknown(tag.to_string())),
+            Reference::Digest(d) => Ok(d.clone()),
+        }
+    }
+
+    /// Reads a manifest by tag or digest.
+    pub async fn get_manifest(&self, name: &RepoName, reference: &Reference) -> Result<StoredManifest, RegistryError> {
+        let digest = self.resolve(name, reference).await?;
+        self.read_manifest(name, &digest).await
+    }
+
+    pub(super) async fn read_manifest(&self, name: &RepoName, digest: &Digest) -> Result<StoredManifest, RegistryError> {
+        let unknown = || RegistryError::ManifestUnknown(digest.to_string());
+        if self.read_link(&layout::revision_link(name, digest)).await?.as_ref() != Some(digest) {
+            return Err(unknown());
+        }
+        let body = match self.driver.get(&layout::blob_data(digest)).await {
+            Ok(body) => body,
+            Err(e) if e.is_not_found() => return Err(unknown()),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(StoredManifest { digest: digest.clone(), media_type: parse::served_media_type(&body), body })
+    }
+
+    /// Deletes a tag (by tag), or a manifest and every tag pointing at it
+    /// (by digest).
+    pub async fn delete_manifest(&self, name: &RepoName, reference: &Reference) -> Result<(), RegistryError> {
+        self.require_delete()?;
+        match reference {
+            Reference::Tag(tag) => {
+                self.resolve(name, reference).await?;
+                Ok(self.driver.delete(&layout::tag_dir(name, tag)).await?)
+            }
+            Reference::Digest(digest) => {
+                let manifest = self.read_manifest(name, digest).await?;
+                for tag in self.tags_pointing_at(name, digest).await? {
+                    self.driver.delete(&layout::tag_dir(name, &tag)).await?;
+                }
+                self.driver.delete(&layout::revision_dir(name, digest)).await?;
+                if let Ok(parse::Manifest { subject: Some(Descriptor { digest: subject, .. }), .. }) =
+                    parse::parse(&manifest.body, Some(&manifest.media_type))
+                {
+                    self.driver.delete(&layout::referrer_link(name, &subject, digest)).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn tags_pointing_at(&self, name: &RepoName, digest: &Digest) -> Result<Vec<Tag>, RegistryError> {
+        let mut tags = Vec::new();
+        for tag in self.list_or_empty(&layout::tags(name)).await?.iter().filter_map(|t| Tag::parse(t)) {
+            if self.read_link(&layout::tag_current(name, &tag)).await?.as_ref() == Some(digest) {
+                tags.push(tag);
+            }
+        }
+        Ok(tags)
+    }
+}

@@ -1,0 +1,151 @@
+//! The registry layer: repositories, blobs, uploads, manifests, tags,
+//! referrers and the catalog, on top of a storage driver.
+//!
+//! It knows no HTTP: requests arrive as typed values (`RepoName`, `Digest`,
+//! `Reference`, byte streams) and leave as typed results or a
+//! `RegistryError`, which the http layer maps to OCI error codes.
+
+mod blob;
+mod catalog;
+pub mod digest;
+pub mod layout;
+pub mod manifest;
+pub mod name;
+pub mod reference;
+mod referrers;
+mod tag;
+mod upload;
+
+use std::{io, sync::Arc};
+
+use crate::storage::{Driver, StorageError};
+
+pub use blob::BlobInfo;
+pub use catalog::Page;
+pub use digest::{Algorithm, Digest};
+pub use manifest::{PutManifest, StoredManifest};
+pub use name::RepoName;
+pub use reference::{Reference, Tag};
+pub use referrers::Referrer;
+pub use upload::{Chunk, UploadStatus, Uploads};
+
+/// A stream of request bytes, as the registry consumes them.
+pub type ByteStream = crate::storage::ByteStream;
+
+/// What the registry can refuse or fail with. Each variant maps to one OCI
+/// error code in the http layer.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The repository name does not match the grammar.
+    #[error(transparent)]
+    NameInvalid(#[from] name::NameError),
+    /// The repository does not exist.
+    #[error("repository {0} not known to registry")]
+    NameUnknown(RepoName),
+    /// A digest is malformed, unsupported, or does not match the content.
+    #[error("{0}")]
+    DigestInvalid(String),
+    /// A tag does not match the grammar.
+    #[error("{0}")]
+    TagInvalid(String),
+    /// The blob is not in the repository.
+    #[error("blob unknown: {0}")]
+    BlobUnknown(Digest),
+    /// No such upload session.
+    #[error("upload unknown")]
+    BlobUploadUnknown,
+    /// The upload cannot continue as asked.
+    #[error("upload invalid: {0}")]
+    BlobUploadInvalid(String),
+    /// A chunk does not start where the upload ends; `size` is what it has.
+    #[error("chunk starts at {start}, upload has {size} bytes")]
+    RangeInvalid {
+        /// Where the client said the chunk starts.
+        start: u64,
+        /// How many bytes the upload holds.
+        size: u64,
+    },
+    /// A length the client declared does not match what it sent.
+    #[error("{0}")]
+    SizeInvalid(String),
+    /// The manifest is not in the repository.
+    #[error("manifest unknown: {0}")]
+    ManifestUnknown(String),
+    /// The manifest is not one berth accepts.
+    #[error("manifest invalid: {0}")]
+    ManifestInvalid(String),
+    /// The manifest references a blob or manifest the repository lacks.
+    #[error("manifest references unknown blob {0}")]
+    ManifestBlobUnknown(Digest),
+    /// The operation is disabled by configuration.
+    #[error("{0}")]
+    Unsupported(&'static str),
+    /// The client's body ended early or failed.
+    #[error("reading request body: {0}")]
+    Body(io::Error),
+    /// The storage driver failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Options that change what the registry allows.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `storage.delete.enabled`: allow deleting blobs, manifests and tags.
+    pub delete_enabled: bool,
+}
+
+/// The registry: every operation the API offers, over one storage driver.
+#[derive(Clone)]
+pub struct Registry {
+    driver: Arc<dyn Driver>,
+    options: Options,
+    uploads: Uploads,
+}
+
+impl Registry {
+    /// A registry over a driver.
+    pub fn new(driver: Arc<dyn Driver>, options: Options) -> Self {
+        Registry { driver, options, uploads: Uploads::default() }
+    }
+
+    fn require_delete(&self) -> Result<(), RegistryError> {
+        if self.options.delete_enabled { Ok(()) } else { Err(RegistryError::Unsupported("deletes are disabled")) }
+    }
+
+    /// Reads a link file (a digest as text).
+    async fn read_link(&self, path: &str) -> Result<Option<Digest>, RegistryError> {
+        match self.driver.get(path).await {
+            Ok(bytes) => {
+                let text = String::from_utf8_lossy(&bytes);
+                let digest = text.trim().parse().map_err(|e| {
+                    RegistryError::Storage(StorageError::Io { path: path.to_owned(), source: io::Error::other(e) })
+                })?;
+                Ok(Some(digest))
+            }
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn write_link(&self, path: &str, digest: &Digest) -> Result<(), RegistryError> {
+        Ok(self.driver.put(path, digest.to_string().into()).await?)
+    }
+
+    async fn exists(&self, path: &str) -> Result<bool, RegistryError> {
+        match self.driver.stat(path).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Lists a directory; a missing directory is empty.
+    async fn list_or_empty(&self, path: &str) -> Result<Vec<String>, RegistryError> {
+        match self.driver.list(path).await {
+            Ok(names) => Ok(names),
+            Err(e) if e.is_not_found() => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}

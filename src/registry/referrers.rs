@@ -1,0 +1,70 @@
+//! The referrers API: which manifests name a given manifest as `subject`.
+//!
+//! Pushing a manifest with a subject writes a link under
+//! `_referrers/<subject>/<referrer>`; listing reads each referrer manifest to
+//! describe it. A referrer whose revision is gone is skipped.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::{Digest, RegistryError, RepoName, layout, manifest::parse};
+
+/// One entry of a referrers index.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Referrer {
+    /// The referrer manifest's media type.
+    pub media_type: String,
+    /// Its digest.
+    pub digest: String,
+    /// Its size.
+    pub size: u64,
+    /// Its artifact type (or config media type).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
+    /// Its annotations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<Map<String, Value>>,
+}
+
+impl super::Registry {
+    /// The manifests of a repository whose subject is `subject`, optionally
+    /// only those of one artifact type, ordered by digest.
+    pub async fn referrers(
+        &self,
+        name: &RepoName,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Referrer>, RegistryError> {
+        let dir = layout::referrers_dir(name, subject);
+        let mut digests = Vec::new();
+        for alg in self.list_or_empty(&dir).await? {
+            for hex in self.list_or_empty(&format!("{dir}/{alg}")).await? {
+                if let Ok(d) = format!("{alg}:{hex}").parse::<Digest>() {
+                    digests.push(d);
+                }
+            }
+        }
+        digests.sort();
+        let mut found = Vec::new();
+        for digest in digests {
+            let stored = match self.read_manifest(name, &digest).await {
+                Ok(m) => m,
+                Err(RegistryError::ManifestUnknown(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            let Ok(manifest) = parse::parse(&stored.body, Some(&stored.media_type)) else { continue };
+            if artifact_type.is_some_and(|want| manifest.artifact_type.as_deref() != Some(want)) {
+                continue;
+            }
+            found.push(Referrer {
+                media_type: stored.media_type,
+                digest: digest.to_string(),
+                size: stored.body.len() as u64,
+                artifact_type: manifest.artifact_type,
+                annotations: manifest.annotations,
+            });
+        }
+        Ok(found)
+    }
+}

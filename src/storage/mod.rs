@@ -1,0 +1,118 @@
+//! The storage layer: a driver trait over a tree of named byte objects.
+//!
+//! Drivers know paths and bytes, nothing else: no manifests, no digests, no
+//! repositories. The registry layer decides what the paths mean (distribution's
+//! layout, see `registry::layout`). Every driver gives the same guarantees:
+//! `put` and `rename` are atomic, and a successful `put`, `Writer::commit` or
+//! `rename` is durable before it returns.
+
+mod filesystem;
+mod inmemory;
+
+use std::{io, pin::Pin, time::SystemTime};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::Stream;
+
+pub use filesystem::Filesystem;
+pub use inmemory::InMemory;
+
+/// A stream of bytes read from storage.
+pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
+
+/// What can go wrong in a driver.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// Nothing exists at the path.
+    #[error("path not found: {0}")]
+    NotFound(String),
+    /// The path is not a valid driver path (empty, `..`, absolute...).
+    #[error("invalid storage path: {0}")]
+    InvalidPath(String),
+    /// The device has no space left.
+    #[error("storage is full: {0}")]
+    Full(String),
+    /// Any other I/O failure.
+    #[error("storage I/O error on {path}: {source}")]
+    Io {
+        /// The path the operation was about.
+        path: String,
+        /// The underlying error.
+        source: io::Error,
+    },
+}
+
+impl StorageError {
+    /// Wraps an I/O error, keeping "not found" and "disk full" distinguishable.
+    pub fn io(path: &str, source: io::Error) -> Self {
+        match source.kind() {
+            io::ErrorKind::NotFound => StorageError::NotFound(path.to_owned()),
+            io::ErrorKind::StorageFull => StorageError::Full(path.to_owned()),
+            _ => StorageError::Io { path: path.to_owned(), source },
+        }
+    }
+
+    /// True when the error says the path does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, StorageError::NotFound(_))
+    }
+}
+
+/// Metadata of one path.
+#[derive(Debug, Clone, Copy)]
+pub struct Stat {
+    /// Size in bytes (0 for directories).
+    pub size: u64,
+    /// True when the path holds children rather than bytes.
+    pub is_dir: bool,
+    /// Last modification time.
+    pub modified: SystemTime,
+}
+
+/// A storage backend. Paths are relative, `/`-separated, and never contain
+/// empty, `.` or `..` segments; drivers reject those with `InvalidPath`.
+#[async_trait]
+pub trait Driver: Send + Sync + 'static {
+    /// Reads a whole (small) object.
+    async fn get(&self, path: &str) -> Result<Bytes, StorageError>;
+    /// Writes a whole object atomically and durably, replacing any old one.
+    async fn put(&self, path: &str, data: Bytes) -> Result<(), StorageError>;
+    /// Streams `len` bytes (or to the end) of an object from `offset`.
+    async fn reader(&self, path: &str, offset: u64, len: Option<u64>) -> Result<ByteStream, StorageError>;
+    /// Opens an object for appending, creating it if missing.
+    async fn append(&self, path: &str) -> Result<Box<dyn Writer>, StorageError>;
+    /// Size, kind and modification time of a path.
+    async fn stat(&self, path: &str) -> Result<Stat, StorageError>;
+    /// Names of the direct children of a directory, unsorted.
+    async fn list(&self, path: &str) -> Result<Vec<String>, StorageError>;
+    /// Moves an object, replacing the destination, atomically and durably.
+    async fn rename(&self, from: &str, to: &str) -> Result<(), StorageError>;
+    /// Removes an object or a whole directory tree. Missing paths are not an error.
+    async fn delete(&self, path: &str) -> Result<(), StorageError>;
+}
+
+/// An open append handle on one object.
+#[async_trait]
+pub trait Writer: Send {
+    /// Appends bytes.
+    async fn write(&mut self, data: Bytes) -> Result<(), StorageError>;
+    /// Size of the object including what this writer appended.
+    fn size(&self) -> u64;
+    /// Makes everything appended durable.
+    async fn commit(self: Box<Self>) -> Result<(), StorageError>;
+    /// Drops everything this writer appended, restoring the object's old size.
+    async fn cancel(self: Box<Self>) -> Result<(), StorageError>;
+}
+
+/// Checks that a driver path is relative and free of traversal segments.
+pub fn check_path(path: &str) -> Result<(), StorageError> {
+    let bad = path.is_empty()
+        || path.starts_with('/')
+        || path.contains('\0')
+        || path.split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..");
+    if bad { Err(StorageError::InvalidPath(path.to_owned())) } else { Ok(()) }
+}
+
+#[cfg(test)]
+mod tests;
