@@ -11,4 +11,5 @@
 pub mod config;
 pub mod http;
 pub mod registry;
+pub mod server;
 pub mod storage;

@@ -1,0 +1,62 @@
+//! `/v2/<name>/blobs/<digest>`: GET, HEAD, DELETE.
+
+use http::{Method, StatusCode, header};
+
+use super::{
+    App,
+    error::ApiError,
+    range::{RangeRequest, parse_range},
+    request::Req,
+    response::{self, Reply, set},
+};
+use crate::registry::{Digest, RepoName};
+
+/// Parses a digest from a URL or query, as DIGEST_INVALID when it is not one.
+pub fn parse_digest(s: &str) -> Result<Digest, ApiError> {
+    s.parse().map_err(|e: crate::registry::digest::DigestError| ApiError::digest_invalid(e.to_string()))
+}
+
+/// Serves one blob request.
+pub async fn handle(app: &App, req: &Req, name: &RepoName, digest: &str) -> Result<Reply, ApiError> {
+    let digest = parse_digest(digest)?;
+    match req.method {
+        Method::GET | Method::HEAD => get(app, req, name, &digest).await,
+        Method::DELETE => {
+            app.registry.delete_blob(name, &digest).await?;
+            Ok(response::empty(StatusCode::ACCEPTED))
+        }
+        _ => Err(ApiError::method_not_allowed()),
+    }
+}
+
+async fn get(app: &App, req: &Req, name: &RepoName, digest: &Digest) -> Result<Reply, ApiError> {
+    let info = app.registry.stat_blob(name, digest).await?;
+    let size = info.size;
+    let (status, start, len) = match parse_range(req.header(header::RANGE), size) {
+        RangeRequest::Full => (StatusCode::OK, 0, size),
+        RangeRequest::Partial(r) => (StatusCode::PARTIAL_CONTENT, r.start, r.len),
+        RangeRequest::Unsatisfiable => {
+            let e = ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "RANGE_INVALID", "invalid content range")
+                .detail(format!("blob has {size} bytes"))
+                .header("Content-Range", format!("bytes */{size}"));
+            return Err(e);
+        }
+    };
+    let mut reply = if req.method == Method::HEAD || len == 0 {
+        let mut r = response::empty(status);
+        set(&mut r, header::CONTENT_LENGTH, &len.to_string());
+        r
+    } else {
+        response::stream(status, len, app.registry.read_blob(digest, start, len).await?)
+    };
+    if status == StatusCode::PARTIAL_CONTENT {
+        set(&mut reply, header::CONTENT_RANGE, &format!("bytes {start}-{}/{size}", start + len - 1));
+    }
+    let d = digest.to_string();
+    set(&mut reply, header::CONTENT_TYPE, "application/octet-stream");
+    set(&mut reply, "Docker-Content-Digest", &d);
+    set(&mut reply, header::ETAG, &format!("\"{d}\""));
+    set(&mut reply, header::ACCEPT_RANGES, "bytes");
+    set(&mut reply, header::CACHE_CONTROL, "max-age=31536000");
+    Ok(reply)
+}

@@ -1,0 +1,141 @@
+//! OCI error responses, and the one place registry errors become them.
+
+use http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::{registry::RegistryError, storage::StorageError};
+
+/// An error as the API answers it: a status and one entry of the spec's
+/// `{"errors":[{"code","message","detail"}]}` body.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// OCI (or distribution) error code.
+    pub code: &'static str,
+    /// The code's standard message.
+    pub message: &'static str,
+    /// What exactly went wrong.
+    pub detail: Value,
+    /// Extra headers (e.g. `Range` on a 416).
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl ApiError {
+    /// An error with no detail.
+    pub fn new(status: StatusCode, code: &'static str, message: &'static str) -> Self {
+        ApiError { status, code, message, detail: Value::Null, headers: Vec::new() }
+    }
+
+    /// Adds a detail.
+    pub fn detail(mut self, detail: impl Into<Value>) -> Self {
+        self.detail = detail.into();
+        self
+    }
+
+    /// Adds a response header.
+    pub fn header(mut self, name: &'static str, value: String) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> Value {
+        let mut entry = json!({"code": self.code, "message": self.message});
+        if !self.detail.is_null() {
+            entry["detail"] = self.detail.clone();
+        }
+        json!({ "errors": [entry] })
+    }
+
+    /// DIGEST_INVALID.
+    pub fn digest_invalid(detail: impl Into<Value>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "DIGEST_INVALID", "provided digest did not match uploaded content")
+            .detail(detail)
+    }
+
+    /// NAME_INVALID.
+    pub fn name_invalid(detail: impl Into<Value>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "NAME_INVALID", "invalid repository name").detail(detail)
+    }
+
+    /// PAGINATION_NUMBER_INVALID.
+    pub fn pagination(detail: impl Into<Value>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "PAGINATION_NUMBER_INVALID", "invalid number of results requested")
+            .detail(detail)
+    }
+
+    /// BLOB_UPLOAD_INVALID.
+    pub fn upload_invalid(detail: impl Into<Value>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "BLOB_UPLOAD_INVALID", "blob upload invalid").detail(detail)
+    }
+
+    /// UNSUPPORTED: the method is not defined for this path.
+    pub fn method_not_allowed() -> Self {
+        ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED", "The operation is unsupported.")
+            .detail("method not allowed on this endpoint")
+    }
+}
+
+impl From<RegistryError> for ApiError {
+    fn from(e: RegistryError) -> Self {
+        use RegistryError as E;
+        let detail = e.to_string();
+        match e {
+            E::NameInvalid(_) => ApiError::name_invalid(detail),
+            E::NameUnknown(name) => {
+                ApiError::new(StatusCode::NOT_FOUND, "NAME_UNKNOWN", "repository name not known to registry")
+                    .detail(json!({ "name": name.as_str() }))
+            }
+            E::DigestInvalid(_) => ApiError::digest_invalid(detail),
+            E::TagInvalid(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "TAG_INVALID", "manifest tag did not match URI").detail(detail)
+            }
+            E::BlobUnknown(d) => ApiError::new(StatusCode::NOT_FOUND, "BLOB_UNKNOWN", "blob unknown to registry")
+                .detail(json!({ "digest": d.to_string() })),
+            E::BlobUploadUnknown => {
+                ApiError::new(StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry")
+            }
+            E::BlobUploadInvalid(_) | E::Body(_) => ApiError::upload_invalid(detail),
+            E::RangeInvalid { size, .. } => {
+                ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "RANGE_INVALID", "invalid content range")
+                    .detail(detail)
+                    .header("Range", upload_range(size))
+            }
+            E::SizeInvalid(_) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "SIZE_INVALID",
+                "provided length did not match content length",
+            )
+            .detail(detail),
+            E::ManifestUnknown(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN", "manifest unknown").detail(detail)
+            }
+            E::ManifestInvalid(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "MANIFEST_INVALID", "manifest invalid").detail(detail)
+            }
+            E::ManifestBlobUnknown(d) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN", "blob unknown to registry")
+                    .detail(json!({ "digest": d.to_string() }))
+            }
+            E::Unsupported(_) => {
+                ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED", "The operation is unsupported.")
+                    .detail(detail)
+            }
+            E::Storage(StorageError::Full(_)) => {
+                tracing::error!(error = %detail, "storage full");
+                ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "UNKNOWN", "storage is full, nothing was stored")
+            }
+            E::Storage(_) => {
+                tracing::error!(error = %detail, "storage failure");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", "unknown error")
+            }
+        }
+    }
+}
+
+/// The `Range` header of an upload holding `size` bytes: distribution's
+/// `0-<last byte>`, and `0-0` for an empty upload.
+pub fn upload_range(size: u64) -> String {
+    format!("0-{}", size.saturating_sub(1))
+}

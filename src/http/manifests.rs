@@ -1,0 +1,71 @@
+//! `/v2/<name>/manifests/<reference>`: GET, HEAD, PUT, DELETE.
+
+use http::{Method, StatusCode, header};
+
+use super::{
+    App,
+    error::ApiError,
+    request::Req,
+    response::{self, Reply, set},
+};
+use crate::registry::{
+    Reference, RepoName,
+    manifest::MAX_MANIFEST_SIZE,
+    reference::ReferenceError,
+};
+
+fn parse_reference(s: &str) -> Result<Reference, ApiError> {
+    Reference::parse(s).map_err(|e| match e {
+        ReferenceError::Digest(d) => ApiError::digest_invalid(d.to_string()),
+        ReferenceError::Tag(_) => {
+            ApiError::new(StatusCode::BAD_REQUEST, "TAG_INVALID", "manifest tag did not match URI").detail(e.to_string())
+        }
+    })
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "MANIFEST_INVALID", "manifest invalid")
+        .detail(format!("manifest larger than {MAX_MANIFEST_SIZE} bytes"))
+}
+
+/// Serves one manifest request.
+pub async fn handle(app: &App, req: &mut Req, name: &RepoName, reference: &str) -> Result<Reply, ApiError> {
+    let reference = parse_reference(reference)?;
+    match req.method {
+        Method::GET | Method::HEAD => {
+            let m = app.registry.get_manifest(name, &reference).await?;
+            let digest = m.digest.to_string();
+            let mut reply = if req.method == Method::HEAD {
+                let mut r = response::empty(StatusCode::OK);
+                set(&mut r, header::CONTENT_LENGTH, &m.body.len().to_string());
+                set(&mut r, header::CONTENT_TYPE, &m.media_type);
+                r
+            } else {
+                response::bytes(StatusCode::OK, &m.media_type, m.body)
+            };
+            set(&mut reply, "Docker-Content-Digest", &digest);
+            set(&mut reply, header::ETAG, &format!("\"{digest}\""));
+            Ok(reply)
+        }
+        Method::PUT => {
+            if req.content_length().is_some_and(|len| len > MAX_MANIFEST_SIZE as u64) {
+                return Err(too_large());
+            }
+            let body = req.collect(MAX_MANIFEST_SIZE).await?.ok_or_else(too_large)?;
+            let content_type = req.header(header::CONTENT_TYPE).map(str::to_owned);
+            let put = app.registry.put_manifest(name, &reference, content_type.as_deref(), body).await?;
+            let mut reply = response::empty(StatusCode::CREATED);
+            set(&mut reply, "Location", &format!("{}/v2/{name}/manifests/{}", req.base_url, put.digest));
+            set(&mut reply, "Docker-Content-Digest", &put.digest.to_string());
+            if let Some(subject) = put.subject {
+                set(&mut reply, "OCI-Subject", &subject.to_string());
+            }
+            Ok(reply)
+        }
+        Method::DELETE => {
+            app.registry.delete_manifest(name, &reference).await?;
+            Ok(response::empty(StatusCode::ACCEPTED))
+        }
+        _ => Err(ApiError::method_not_allowed()),
+    }
+}

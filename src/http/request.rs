@@ -1,0 +1,118 @@
+//! What handlers read from a request.
+
+use bytes::Bytes;
+use futures_util::TryStreamExt;
+use http::{HeaderMap, Method, StatusCode, header};
+use http_body::Body as _;
+use http_body_util::{BodyDataStream, BodyExt, Limited};
+use hyper::body::Incoming;
+use percent_encoding::percent_decode_str;
+
+use super::error::ApiError;
+use crate::{registry::Chunk, storage::ByteStream};
+
+/// A parsed request, minus its route.
+pub struct Req {
+    /// The method.
+    pub method: Method,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// Decoded query parameters, in order.
+    pub query: Vec<(String, String)>,
+    /// `scheme://host` for absolute `Location` headers, as distribution sends.
+    pub base_url: String,
+    body: Option<Incoming>,
+}
+
+fn decode(s: &str) -> String {
+    percent_decode_str(s).decode_utf8_lossy().into_owned()
+}
+
+impl Req {
+    /// Wraps a hyper request.
+    pub fn new(req: http::Request<Incoming>) -> Self {
+        let (parts, body) = req.into_parts();
+        let query = parts
+            .uri
+            .query()
+            .unwrap_or_default()
+            .split('&')
+            .filter(|kv| !kv.is_empty())
+            .map(|kv| {
+                let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                (decode(k), decode(v))
+            })
+            .collect();
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let host = header("x-forwarded-host")
+            .or_else(|| header(header::HOST.as_str()))
+            .or_else(|| parts.uri.authority().map(|a| a.to_string()));
+        let scheme = header("x-forwarded-proto").unwrap_or_else(|| "http".into());
+        let base_url = host.map(|h| format!("{scheme}://{h}")).unwrap_or_default();
+        Req { method: parts.method, headers: parts.headers, query, base_url, body: Some(body) }
+    }
+
+    /// The first value of a query parameter.
+    pub fn query(&self, key: &str) -> Option<&str> {
+        self.query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// A header as text.
+    pub fn header(&self, name: impl header::AsHeaderName) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// `Content-Length`, when given and valid.
+    pub fn content_length(&self) -> Option<u64> {
+        self.header(header::CONTENT_LENGTH).and_then(|v| v.trim().parse().ok())
+    }
+
+    /// True when the request carries body bytes (or may: chunked encoding).
+    pub fn has_body(&self) -> bool {
+        self.body.as_ref().is_some_and(|b| b.size_hint().exact() != Some(0))
+    }
+
+    /// The body as a byte stream; empty when already taken.
+    pub fn body_stream(&mut self) -> ByteStream {
+        match self.body.take() {
+            Some(body) => Box::pin(BodyDataStream::new(body).map_err(std::io::Error::other)),
+            None => Box::pin(futures_util::stream::empty()),
+        }
+    }
+
+    /// The body as an upload chunk, with the start and length the client
+    /// declared in `Content-Range` / `Content-Length`.
+    pub fn chunk(&mut self) -> Result<Chunk, ApiError> {
+        let declared = match self.header(header::CONTENT_RANGE) {
+            Some(v) => Some(
+                super::range::parse_content_range(v)
+                    .ok_or_else(|| ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "RANGE_INVALID", "invalid content range"))?,
+            ),
+            None => None,
+        };
+        let length = self.content_length();
+        if let (Some((_, range_len)), Some(len)) = (declared, length)
+            && range_len != len
+        {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "SIZE_INVALID",
+                "provided length did not match content length",
+            )
+            .detail(format!("Content-Range declares {range_len} bytes, Content-Length {len}")));
+        }
+        let start = declared.map(|(start, _)| start);
+        let len = declared.map(|(_, len)| len).or(length);
+        Ok(Chunk { start, len, body: self.body_stream() })
+    }
+
+    /// Reads the whole body, refusing more than `limit` bytes.
+    pub async fn collect(&mut self, limit: usize) -> Result<Option<Bytes>, ApiError> {
+        let Some(body) = self.body.take() else { return Ok(Some(Bytes::new())) };
+        match Limited::new(body, limit).collect().await {
+            Ok(collected) => Ok(Some(collected.to_bytes())),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => Ok(None),
+            Err(e) => Err(ApiError::upload_invalid(format!("reading request body: {e}"))),
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Turns a request path into a typed route.
+//!
+//! Repository names have any number of `/` segments, so the path is read
+//! from the right: the last one or two segments say what is addressed
+//! (`manifests/<ref>`, `blobs/<digest>`, `blobs/uploads/<id>`, `tags/list`,
+//! `referrers/<digest>`), everything before them is the name. Names are
+//! checked here, before anything touches storage.
+
+use percent_encoding::percent_decode_str;
+
+use crate::registry::{RepoName, name::NameError};
+
+/// What a `/v2/...` path addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// `/v2/`: the API version check.
+    Base,
+    /// `/v2/_catalog`.
+    Catalog,
+    /// `/v2/<name>/tags/list`.
+    Tags {
+        /// The repository.
+        name: RepoName,
+    },
+    /// `/v2/<name>/manifests/<reference>`.
+    Manifest {
+        /// The repository.
+        name: RepoName,
+        /// A tag or digest, percent-decoded, not yet validated.
+        reference: String,
+    },
+    /// `/v2/<name>/blobs/<digest>`.
+    Blob {
+        /// The repository.
+        name: RepoName,
+        /// The digest, percent-decoded, not yet validated.
+        digest: String,
+    },
+    /// `/v2/<name>/blobs/uploads/` (no id: start) or `.../uploads/<id>`.
+    Upload {
+        /// The repository.
+        name: RepoName,
+        /// The session id.
+        id: Option<String>,
+    },
+    /// `/v2/<name>/referrers/<digest>`.
+    Referrers {
+        /// The repository.
+        name: RepoName,
+        /// The subject digest, percent-decoded, not yet validated.
+        digest: String,
+    },
+}
+
+/// Why a path is not a route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteError {
+    /// Not an API path at all.
+    NotFound,
+    /// An API path whose repository name is invalid.
+    Name(NameError),
+}
+
+fn decode(segment: &str) -> String {
+    percent_decode_str(segment).decode_utf8_lossy().into_owned()
+}
+
+/// Parses a request path.
+pub fn parse(path: &str) -> Result<Route, RouteError> {
+    let rest = match path {
+        "/v2" | "/v2/" => return Ok(Route::Base),
+        "/v2/_catalog" => return Ok(Route::Catalog),
+        _ => path.strip_prefix("/v2/").ok_or(RouteError::NotFound)?,
+    };
+    let segs: Vec<&str> = rest.split('/').collect();
+    let n = segs.len();
+    let name = |end: usize| RepoName::parse(&segs[..end].join("/")).map_err(RouteError::Name);
+    if n >= 3 && segs[n - 3] == "blobs" && segs[n - 2] == "uploads" {
+        let id = Some(segs[n - 1]).filter(|id| !id.is_empty()).map(decode);
+        return Ok(Route::Upload { name: name(n - 3)?, id });
+    }
+    if n >= 2 {
+        let (kind, last) = (segs[n - 2], segs[n - 1]);
+        let route = match kind {
+            "tags" if last == "list" => Route::Tags { name: name(n - 2)? },
+            "manifests" => Route::Manifest { name: name(n - 2)?, reference: decode(last) },
+            "blobs" if last == "uploads" => Route::Upload { name: name(n - 2)?, id: None },
+            "blobs" => Route::Blob { name: name(n - 2)?, digest: decode(last) },
+            "referrers" => Route::Referrers { name: name(n - 2)?, digest: decode(last) },
+            _ => return Err(RouteError::NotFound),
+        };
+        return Ok(route);
+    }
+    Err(RouteError::NotFound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(s: &str) -> RepoName {
+        RepoName::parse(s).unwrap()
+    }
+
+    #[test]
+    fn routes() {
+        assert_eq!(parse("/v2/"), Ok(Route::Base));
+        assert_eq!(parse("/v2/_catalog"), Ok(Route::Catalog));
+        assert_eq!(parse("/v2/a/b/c/tags/list"), Ok(Route::Tags { name: name("a/b/c") }));
+        assert_eq!(
+            parse("/v2/a/manifests/sha256%3Aab"),
+            Ok(Route::Manifest { name: name("a"), reference: "sha256:ab".into() })
+        );
+        assert_eq!(parse("/v2/x/blobs/uploads/"), Ok(Route::Upload { name: name("x"), id: None }));
+        assert_eq!(parse("/v2/x/blobs/uploads"), Ok(Route::Upload { name: name("x"), id: None }));
+        assert_eq!(parse("/v2/x/y/blobs/uploads/abc"), Ok(Route::Upload { name: name("x/y"), id: Some("abc".into()) }));
+        assert_eq!(parse("/v2/blobs/blobs/d"), Ok(Route::Blob { name: name("blobs"), digest: "d".into() }));
+        assert_eq!(
+            parse("/v2/a/manifests/b/manifests/t"),
+            Ok(Route::Manifest { name: name("a/manifests/b"), reference: "t".into() })
+        );
+        assert_eq!(parse("/v2/r/referrers/d"), Ok(Route::Referrers { name: name("r"), digest: "d".into() }));
+    }
+
+    #[test]
+    fn rejects() {
+        assert_eq!(parse("/v1/"), Err(RouteError::NotFound));
+        assert_eq!(parse("/v2/x"), Err(RouteError::NotFound));
+        assert_eq!(parse("/v2/x/other/y"), Err(RouteError::NotFound));
+        for bad in ["/v2/../etc/tags/list", "/v2/a//b/tags/list", "/v2/%2e%2e/blobs/d", "/v2/A/manifests/x", "/v2//manifests/x"] {
+            assert!(matches!(parse(bad), Err(RouteError::Name(_))), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! Assembles a running registry from a configuration: storage driver,
+//! registry, http app, listener.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+
+use crate::{
+    config::{Config, StorageDriver},
+    http::{self, App, UploadSigner},
+    registry::{Options, Registry},
+    storage::{Driver, Filesystem, InMemory},
+};
+
+/// A registry serving on a socket.
+pub struct Server {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl Server {
+    /// Builds everything the configuration describes and starts serving.
+    pub async fn start(config: &Config) -> anyhow::Result<Server> {
+        let driver: Arc<dyn Driver> = match &config.storage {
+            StorageDriver::Filesystem { root } => Arc::new(Filesystem::open(root)?),
+            StorageDriver::InMemory => Arc::new(InMemory::new()),
+        };
+        if config.secret.is_none() {
+            tracing::warn!("http.secret is not set: using a random one, so uploads in progress do not survive a restart");
+        }
+        let registry = Registry::new(driver, Options { delete_enabled: config.delete_enabled });
+        let signer = UploadSigner::new(config.secret.as_deref());
+        let app = Arc::new(App::new(registry, signer, config.catalog_max_entries, &config.headers)?);
+        let listener = TcpListener::bind(&config.addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {} (http.addr): {e}", config.addr))?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(http::serve(listener, app, async {
+            let _ = stopped.await;
+        }));
+        Ok(Server { addr, stop, task })
+    }
+
+    /// Stops accepting, drains requests in flight, and returns.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
