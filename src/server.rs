@@ -28,7 +28,9 @@ impl Server {
             StorageDriver::InMemory => Arc::new(InMemory::new()),
         };
         if config.secret.is_none() {
-            tracing::warn!("http.secret is not set: using a random one, so uploads in progress do not survive a restart");
+            tracing::warn!(
+                "http.secret is not set: using a random one, so uploads in progress do not survive a restart"
+            );
         }
         let registry = Registry::new(driver, Options { delete_enabled: config.delete_enabled });
         let signer = UploadSigner::new(config.secret.as_deref());

@@ -110,10 +110,8 @@ impl Config {
         }
         let mut warnings = Vec::new();
         check_keys(&tree, &mut Vec::new(), &mut warnings)?;
-        let version = string(&tree, "version")?.ok_or(ConfigError::Invalid {
-            key: "version".into(),
-            why: "required (use version: 0.1)".into(),
-        })?;
+        let version = string(&tree, "version")?
+            .ok_or(ConfigError::Invalid { key: "version".into(), why: "required (use version: 0.1)".into() })?;
         if version != "0.1" {
             return Err(invalid("version", format!("{version:?} is not supported; only 0.1 exists")));
         }
@@ -127,7 +125,10 @@ impl Config {
             delete_enabled: boolean(&tree, "storage.delete.enabled")?.unwrap_or(false),
             catalog_max_entries: match lookup(&tree, "catalog.maxentries") {
                 None | Some(Value::Null) => defaults.catalog_max_entries,
-                Some(v) => v.as_u64().filter(|n| *n > 0).ok_or_else(|| invalid("catalog.maxentries", "must be a positive integer"))?
+                Some(v) => v
+                    .as_u64()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| invalid("catalog.maxentries", "must be a positive integer"))?
                     as usize,
             },
             warnings,

@@ -102,12 +102,10 @@ impl From<RegistryError> for ApiError {
                     .detail(detail)
                     .header("Range", upload_range(size))
             }
-            E::SizeInvalid(_) => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "SIZE_INVALID",
-                "provided length did not match content length",
-            )
-            .detail(detail),
+            E::SizeInvalid(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "SIZE_INVALID", "provided length did not match content length")
+                    .detail(detail)
+            }
             E::ManifestUnknown(_) => {
                 ApiError::new(StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN", "manifest unknown").detail(detail)
             }

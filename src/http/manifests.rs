@@ -8,17 +8,14 @@ use super::{
     request::Req,
     response::{self, Reply, set},
 };
-use crate::registry::{
-    Reference, RepoName,
-    manifest::MAX_MANIFEST_SIZE,
-    reference::ReferenceError,
-};
+use crate::registry::{Reference, RepoName, manifest::MAX_MANIFEST_SIZE, reference::ReferenceError};
 
 fn parse_reference(s: &str) -> Result<Reference, ApiError> {
     Reference::parse(s).map_err(|e| match e {
         ReferenceError::Digest(d) => ApiError::digest_invalid(d.to_string()),
         ReferenceError::Tag(_) => {
-            ApiError::new(StatusCode::BAD_REQUEST, "TAG_INVALID", "manifest tag did not match URI").detail(e.to_string())
+            ApiError::new(StatusCode::BAD_REQUEST, "TAG_INVALID", "manifest tag did not match URI")
+                .detail(e.to_string())
         }
     })
 }

@@ -68,7 +68,8 @@ impl App {
         for (name, values) in headers {
             let header = HeaderName::try_from(name.as_str()).map_err(|_| InvalidHeader(name.clone()))?;
             for value in values {
-                let value = HeaderValue::try_from(value.as_str()).map_err(|_| InvalidHeader(format!("{name}: {value}")))?;
+                let value =
+                    HeaderValue::try_from(value.as_str()).map_err(|_| InvalidHeader(format!("{name}: {value}")))?;
                 all.push((header.clone(), value));
             }
         }

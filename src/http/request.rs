@@ -84,10 +84,9 @@ impl Req {
     /// declared in `Content-Range` / `Content-Length`.
     pub fn chunk(&mut self) -> Result<Chunk, ApiError> {
         let declared = match self.header(header::CONTENT_RANGE) {
-            Some(v) => Some(
-                super::range::parse_content_range(v)
-                    .ok_or_else(|| ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "RANGE_INVALID", "invalid content range"))?,
-            ),
+            Some(v) => Some(super::range::parse_content_range(v).ok_or_else(|| {
+                ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "RANGE_INVALID", "invalid content range")
+            })?),
             None => None,
         };
         let length = self.content_length();

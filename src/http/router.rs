@@ -127,7 +127,13 @@ mod tests {
         assert_eq!(parse("/v1/"), Err(RouteError::NotFound));
         assert_eq!(parse("/v2/x"), Err(RouteError::NotFound));
         assert_eq!(parse("/v2/x/other/y"), Err(RouteError::NotFound));
-        for bad in ["/v2/../etc/tags/list", "/v2/a//b/tags/list", "/v2/%2e%2e/blobs/d", "/v2/A/manifests/x", "/v2//manifests/x"] {
+        for bad in [
+            "/v2/../etc/tags/list",
+            "/v2/a//b/tags/list",
+            "/v2/%2e%2e/blobs/d",
+            "/v2/A/manifests/x",
+            "/v2//manifests/x",
+        ] {
             assert!(matches!(parse(bad), Err(RouteError::Name(_))), "{bad}");
         }
     }

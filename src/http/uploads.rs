@@ -19,7 +19,9 @@ pub async fn handle(app: &App, req: &mut Req, name: &RepoName, id: Option<&str>)
         (_, None) => Err(ApiError::method_not_allowed()),
         (method, Some(id)) => {
             if !req.query("_state").is_some_and(|s| app.signer.verify(name.as_str(), id, s)) {
-                return Err(ApiError::upload_invalid("missing or invalid _state: use the Location the registry returned"));
+                return Err(ApiError::upload_invalid(
+                    "missing or invalid _state: use the Location the registry returned",
+                ));
             }
             let method = method.clone();
             session(app, req, name, id, method).await
@@ -47,7 +49,8 @@ async fn session(app: &App, req: &mut Req, name: &RepoName, id: &str, method: Me
             }
         }
         Method::PUT => {
-            let digest = parse_digest(req.query("digest").ok_or_else(|| ApiError::digest_invalid("digest parameter missing"))?)?;
+            let digest =
+                parse_digest(req.query("digest").ok_or_else(|| ApiError::digest_invalid("digest parameter missing"))?)?;
             let last = if req.has_body() { Some(req.chunk()?) } else { None };
             let blob = app.registry.finish_upload(name, id, &digest, last).await?;
             Ok(created(&req.base_url, name, &blob))

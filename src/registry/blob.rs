@@ -28,9 +28,10 @@ impl super::Registry {
 
     /// Streams `len` bytes of a blob from `offset`.
     pub async fn read_blob(&self, digest: &Digest, offset: u64, len: u64) -> Result<ByteStream, RegistryError> {
-        self.driver.reader(&layout::blob_data(digest), offset, Some(len)).await.map_err(|e| {
-            if e.is_not_found() { RegistryError::BlobUnknown(digest.clone()) } else { e.into() }
-        })
+        self.driver
+            .reader(&layout::blob_data(digest), offset, Some(len))
+            .await
+            .map_err(|e| if e.is_not_found() { RegistryError::BlobUnknown(digest.clone()) } else { e.into() })
     }
 
     /// Removes a blob from a repository (its bytes stay until garbage

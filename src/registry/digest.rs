@@ -88,7 +88,7 @@ fn is_algorithm_grammar(s: &str) -> bool {
     let mut prev_sep = true;
     for c in s.chars() {
         let sep = matches!(c, '+' | '.' | '_' | '-');
-        if sep && prev_sep || !sep && !(c.is_ascii_lowercase() || c.is_ascii_digit()) {
+        if sep && prev_sep || !(sep || c.is_ascii_lowercase() || c.is_ascii_digit()) {
             return false;
         }
         prev_sep = sep;
@@ -106,7 +106,8 @@ impl FromStr for Digest {
             return Err(DigestError::Format(s.to_owned()));
         }
         let algorithm = Algorithm::parse(alg).ok_or_else(|| DigestError::Algorithm(alg.to_owned()))?;
-        let hex_ok = hex.len() == algorithm.hex_len() && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let hex_ok =
+            hex.len() == algorithm.hex_len() && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if !hex_ok {
             return Err(DigestError::Encoding(algorithm.as_str()));
         }

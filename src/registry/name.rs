@@ -93,8 +93,27 @@ mod tests {
     fn rejects_invalid_names() {
         let long = "a".repeat(256);
         for bad in [
-            "", "..", "a/..", "../a", "a//b", "/a", "a/", "A", "a/B", "a___b", "a.-b", "-a", "a-", "_a", "a/_layers",
-            "a b", "a%2e", ".", "a/./b", "a\\b", &long,
+            "",
+            "..",
+            "a/..",
+            "../a",
+            "a//b",
+            "/a",
+            "a/",
+            "A",
+            "a/B",
+            "a___b",
+            "a.-b",
+            "-a",
+            "a-",
+            "_a",
+            "a/_layers",
+            "a b",
+            "a%2e",
+            ".",
+            "a/./b",
+            "a\\b",
+            &long,
         ] {
             assert!(RepoName::parse(bad).is_err(), "{bad:?}");
         }

@@ -129,7 +129,9 @@ impl super::Registry {
         let outcome = if &actual == digest {
             self.commit_blob(name, &id, digest).await.map(|()| BlobInfo { digest: digest.clone(), size: state.hashed })
         } else {
-            Err(RegistryError::DigestInvalid(format!("provided digest {digest} did not match uploaded content {actual}")))
+            Err(RegistryError::DigestInvalid(format!(
+                "provided digest {digest} did not match uploaded content {actual}"
+            )))
         };
         self.driver.delete(&layout::upload_dir(name, &id)).await?;
         self.uploads.forget(&id);

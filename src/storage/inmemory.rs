@@ -71,7 +71,12 @@ impl Driver for InMemory {
         check_path(path)?;
         let existing = self.lock().get(path).map(|o| o.data.clone()).unwrap_or_default();
         let start = existing.len() as u64;
-        Ok(Box::new(MemWriter { store: self.clone(), path: path.to_owned(), buf: BytesMut::from(&existing[..]), start }))
+        Ok(Box::new(MemWriter {
+            store: self.clone(),
+            path: path.to_owned(),
+            buf: BytesMut::from(&existing[..]),
+            start,
+        }))
     }
 
     async fn stat(&self, path: &str) -> Result<Stat, StorageError> {

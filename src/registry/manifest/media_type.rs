@@ -9,8 +9,10 @@ pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.
 /// Docker manifest list.
 pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 /// Docker schema 1, refused (distribution 3 dropped it).
-const DOCKER_SCHEMA1: [&str; 2] =
-    ["application/vnd.docker.distribution.manifest.v1+json", "application/vnd.docker.distribution.manifest.v1+prettyjws"];
+const DOCKER_SCHEMA1: [&str; 2] = [
+    "application/vnd.docker.distribution.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v1+prettyjws",
+];
 /// Layers that clients fetch from the URLs in their descriptor, not from us.
 const FOREIGN_LAYERS: [&str; 4] = [
     "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",

@@ -130,7 +130,11 @@ impl super::Registry {
         self.read_manifest(name, &digest).await
     }
 
-    pub(super) async fn read_manifest(&self, name: &RepoName, digest: &Digest) -> Result<StoredManifest, RegistryError> {
+    pub(super) async fn read_manifest(
+        &self,
+        name: &RepoName,
+        digest: &Digest,
+    ) -> Result<StoredManifest, RegistryError> {
         let unknown = || RegistryError::ManifestUnknown(digest.to_string());
         if self.read_link(&layout::revision_link(name, digest)).await?.as_ref() != Some(digest) {
             return Err(unknown());

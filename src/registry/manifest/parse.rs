@@ -74,7 +74,10 @@ fn is_generic(content_type: &str) -> bool {
 fn media_type_of(raw: &Raw, content_type: Option<&str>) -> Result<String, String> {
     let header = content_type.map(media_type::essence).filter(|ct| !is_generic(ct));
     let body = raw.media_type.as_deref();
-    if raw.schema_version == Some(1) || header.is_some_and(media_type::is_schema1) || body.is_some_and(media_type::is_schema1) {
+    if raw.schema_version == Some(1)
+        || header.is_some_and(media_type::is_schema1)
+        || body.is_some_and(media_type::is_schema1)
+    {
         return Err("Docker schema1 manifests are not supported; push with a schema2 or OCI client".into());
     }
     if let (Some(h), Some(b)) = (header, body)
@@ -109,7 +112,8 @@ pub fn parse(body: &[u8], content_type: Option<&str>) -> Result<Manifest, String
     }
     let raw: Raw = serde_json::from_value(value).map_err(|e| format!("invalid manifest field: {e}"))?;
     let media_type = media_type_of(&raw, content_type)?;
-    let kind = media_type::kind(&media_type).ok_or_else(|| format!("unsupported manifest media type {media_type:?}"))?;
+    let kind =
+        media_type::kind(&media_type).ok_or_else(|| format!("unsupported manifest media type {media_type:?}"))?;
     if raw.schema_version != Some(2) {
         return Err("schemaVersion must be 2".into());
     }
@@ -136,7 +140,15 @@ pub fn parse(body: &[u8], content_type: Option<&str>) -> Result<Manifest, String
         }
     };
     let artifact_type = raw.artifact_type.or_else(|| config.as_ref().map(|c| c.media_type.clone()));
-    Ok(Manifest { media_type, kind, config, references, subject: raw.subject, artifact_type, annotations: raw.annotations })
+    Ok(Manifest {
+        media_type,
+        kind,
+        config,
+        references,
+        subject: raw.subject,
+        artifact_type,
+        annotations: raw.annotations,
+    })
 }
 
 /// The media type a stored manifest is served as: its `mediaType` field, or

@@ -22,7 +22,8 @@ fn accepts_oci_and_docker_images() {
     assert_eq!(m.artifact_type.as_deref(), Some("application/vnd.oci.image.config.v1+json"));
     let m = parse(image(Some(media_type::DOCKER_MANIFEST), "").as_bytes(), None).unwrap();
     assert_eq!(m.media_type, media_type::DOCKER_MANIFEST);
-    let m = parse(image(None, "").as_bytes(), Some("application/vnd.oci.image.manifest.v1+json; charset=utf-8")).unwrap();
+    let m =
+        parse(image(None, "").as_bytes(), Some("application/vnd.oci.image.manifest.v1+json; charset=utf-8")).unwrap();
     assert_eq!(m.media_type, media_type::OCI_MANIFEST);
 }
 
