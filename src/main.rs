@@ -47,7 +47,11 @@ fn load(path: Option<PathBuf>) -> Result<Config, berth::config::ConfigError> {
 fn run(config: Config) -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log_level));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
     for key in &config.warnings {
         tracing::warn!(key = %key, "configuration key accepted but not implemented yet; it has no effect");
     }
