@@ -1,6 +1,7 @@
 //! OCI error responses, and the one place registry errors become them.
 
 use http::StatusCode;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::{registry::RegistryError, storage::StorageError};
@@ -39,13 +40,21 @@ impl ApiError {
         self
     }
 
-    /// The JSON body.
-    pub fn body(&self) -> Value {
-        let mut entry = json!({"code": self.code, "message": self.message});
-        if !self.detail.is_null() {
-            entry["detail"] = self.detail.clone();
+    /// The JSON body, fields in distribution's order.
+    pub fn body(&self) -> String {
+        #[derive(Serialize)]
+        struct Entry<'a> {
+            code: &'a str,
+            message: &'a str,
+            #[serde(skip_serializing_if = "Value::is_null")]
+            detail: &'a Value,
         }
-        json!({ "errors": [entry] })
+        #[derive(Serialize)]
+        struct Body<'a> {
+            errors: [Entry<'a>; 1],
+        }
+        let body = Body { errors: [Entry { code: self.code, message: self.message, detail: &self.detail }] };
+        serde_json::to_string(&body).unwrap_or_default()
     }
 
     /// DIGEST_INVALID.

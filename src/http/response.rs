@@ -52,7 +52,7 @@ pub fn stream(status: StatusCode, len: u64, body: ByteStream) -> Reply {
 
 /// The error response.
 pub fn error(e: &ApiError) -> Reply {
-    let mut r = json(e.status, &e.body());
+    let mut r = bytes(e.status, "application/json; charset=utf-8", Bytes::from(e.body()));
     for (name, value) in &e.headers {
         set(&mut r, *name, value);
     }

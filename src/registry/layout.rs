@@ -43,9 +43,14 @@ pub fn layer_link(name: &RepoName, d: &Digest) -> String {
     format!("{}/link", layer_dir(name, d))
 }
 
+/// The directory of every manifest revision's link.
+pub fn revisions(name: &RepoName) -> String {
+    format!("{}/revisions", manifests(name))
+}
+
 /// The directory of a manifest revision's link.
 pub fn revision_dir(name: &RepoName, d: &Digest) -> String {
-    digest_dir(format!("{}/revisions", manifests(name)), d)
+    digest_dir(revisions(name), d)
 }
 
 /// The link that makes a manifest part of a repository.
@@ -91,6 +96,11 @@ pub fn upload_started_at(name: &RepoName, id: &str) -> String {
 /// The directory of the referrers of one subject.
 pub fn referrers_dir(name: &RepoName, subject: &Digest) -> String {
     digest_dir(format!("{}/_referrers", repository(name)), subject)
+}
+
+/// Present once every manifest revision's subject has been indexed.
+pub fn referrers_indexed(name: &RepoName) -> String {
+    format!("{}/_referrers/indexed", repository(name))
 }
 
 /// The link recording that `referrer` has `subject` as its subject.

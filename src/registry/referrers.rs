@@ -3,6 +3,12 @@
 //! Pushing a manifest with a subject writes a link under
 //! `_referrers/<subject>/<referrer>`; listing reads each referrer manifest to
 //! describe it. A referrer whose revision is gone is skipped.
+//!
+//! The index holds nothing the manifests do not: the first listing in a
+//! repository scans every manifest revision for subjects and then writes
+//! `_referrers/indexed`. That picks up manifests pushed through distribution
+//! (or through clients' fallback tags) before berth served the tree; deleting
+//! `_referrers` makes berth rebuild it.
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -36,6 +42,7 @@ impl super::Registry {
         subject: &Digest,
         artifact_type: Option<&str>,
     ) -> Result<Vec<Referrer>, RegistryError> {
+        self.ensure_referrers_index(name).await?;
         let dir = layout::referrers_dir(name, subject);
         let mut digests = Vec::new();
         for alg in self.list_or_empty(&dir).await? {
@@ -66,5 +73,30 @@ impl super::Registry {
             });
         }
         Ok(found)
+    }
+
+    /// Indexes the subjects of every manifest revision, once per repository.
+    async fn ensure_referrers_index(&self, name: &RepoName) -> Result<(), RegistryError> {
+        let marker = layout::referrers_indexed(name);
+        if self.exists(&marker).await? {
+            return Ok(());
+        }
+        let revisions = layout::revisions(name);
+        for alg in self.list_or_empty(&revisions).await? {
+            for hex in self.list_or_empty(&format!("{revisions}/{alg}")).await? {
+                let Ok(digest) = format!("{alg}:{hex}").parse::<Digest>() else { continue };
+                let stored = match self.read_manifest(name, &digest).await {
+                    Ok(m) => m,
+                    Err(RegistryError::ManifestUnknown(_)) => continue,
+                    Err(e) => return Err(e),
+                };
+                if let Ok(parse::Manifest { subject: Some(subject), .. }) =
+                    parse::parse(&stored.body, Some(&stored.media_type))
+                {
+                    self.write_link(&layout::referrer_link(name, &subject.digest, &digest), &digest).await?;
+                }
+            }
+        }
+        Ok(self.driver.put(&marker, Default::default()).await?)
     }
 }

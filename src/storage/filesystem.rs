@@ -168,7 +168,12 @@ impl Driver for Filesystem {
                 Ok((file, start))
             })
             .await?;
-        Ok(Box::new(FileWriter { path: path.to_owned(), file: tokio::io::BufWriter::with_capacity(WRITE_CHUNK, tokio::fs::File::from_std(file)), start, size: start }))
+        Ok(Box::new(FileWriter {
+            path: path.to_owned(),
+            file: tokio::io::BufWriter::with_capacity(WRITE_CHUNK, tokio::fs::File::from_std(file)),
+            start,
+            size: start,
+        }))
     }
 
     async fn stat(&self, path: &str) -> Result<Stat, StorageError> {
