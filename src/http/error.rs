@@ -74,9 +74,10 @@ impl ApiError {
             .detail(detail)
     }
 
-    /// BLOB_UPLOAD_INVALID.
+    /// BLOB_UPLOAD_INVALID, with distribution's status (404: the client
+    /// should start a new upload).
     pub fn upload_invalid(detail: impl Into<Value>) -> Self {
-        ApiError::new(StatusCode::BAD_REQUEST, "BLOB_UPLOAD_INVALID", "blob upload invalid").detail(detail)
+        ApiError::new(StatusCode::NOT_FOUND, "BLOB_UPLOAD_INVALID", "blob upload invalid").detail(detail)
     }
 
     /// UNSUPPORTED: the method is not defined for this path.

@@ -48,10 +48,13 @@ fn page_reply(page: Page, n: usize, path: &str, body: serde_json::Value) -> Repl
 /// `GET /v2/_catalog`.
 pub async fn catalog(app: &App, req: &Req) -> Result<Reply, ApiError> {
     only_get(req)?;
-    let n = page_size(req)?.unwrap_or(DEFAULT_CATALOG_PAGE);
-    if n > app.max_catalog_entries {
-        return Err(ApiError::pagination(format!("n={n} is above catalog.maxentries={}", app.max_catalog_entries)));
-    }
+    let n = match page_size(req)? {
+        Some(n) if n > app.max_catalog_entries => {
+            return Err(ApiError::pagination(format!("n={n} is above catalog.maxentries={}", app.max_catalog_entries)));
+        }
+        Some(n) => n,
+        None => DEFAULT_CATALOG_PAGE.min(app.max_catalog_entries),
+    };
     let page = app.registry.catalog(Some(n), req.query("last")).await?;
     let body = json!({ "repositories": page.items });
     Ok(page_reply(page, n, "/v2/_catalog", body))

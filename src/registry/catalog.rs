@@ -1,5 +1,7 @@
 //! The catalog: every repository, in lexical order, a page at a time.
 
+use std::cmp::Ordering;
+
 use super::{RegistryError, layout};
 
 /// One page of a lexically ordered listing.
@@ -11,10 +13,18 @@ pub struct Page {
     pub more: bool,
 }
 
+/// distribution's order: names compared segment by segment, so `a/b` sorts
+/// before `a-b` (a plain string order would put `-` first). Pages and `last`
+/// then mean the same in both registries.
+pub fn path_order(a: &str, b: &str) -> Ordering {
+    a.split('/').cmp(b.split('/'))
+}
+
 impl Page {
-    /// Cuts a page out of a sorted list: entries after `last`, at most `n`.
+    /// Cuts a page out of a list sorted by `path_order`: entries after
+    /// `last`, at most `n`.
     pub fn of(sorted: Vec<String>, n: Option<usize>, last: Option<&str>) -> Page {
-        let start = last.map_or(0, |last| sorted.partition_point(|item| item.as_str() <= last));
+        let start = last.map_or(0, |last| sorted.partition_point(|item| path_order(item, last).is_le()));
         let mut items: Vec<String> = sorted.into_iter().skip(start).collect();
         let n = n.unwrap_or(usize::MAX);
         let more = items.len() > n;
@@ -41,7 +51,7 @@ impl super::Registry {
             }
         }
         found.retain(|name| !name.is_empty());
-        found.sort();
+        found.sort_by(|a, b| path_order(a, b));
         Ok(found)
     }
 
@@ -57,6 +67,14 @@ mod tests {
 
     fn list(items: &[&str]) -> Vec<String> {
         items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn orders_like_distribution() {
+        let mut names = list(&["a.b", "a-b", "a/b", "a", "b"]);
+        names.sort_by(|a, b| path_order(a, b));
+        assert_eq!(names, list(&["a", "a/b", "a-b", "a.b", "b"]));
+        assert_eq!(Page::of(names, Some(2), Some("a/b")).items, list(&["a-b", "a.b"]));
     }
 
     #[test]

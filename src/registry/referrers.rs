@@ -78,7 +78,9 @@ impl super::Registry {
     /// Indexes the subjects of every manifest revision, once per repository.
     async fn ensure_referrers_index(&self, name: &RepoName) -> Result<(), RegistryError> {
         let marker = layout::referrers_indexed(name);
-        if self.exists(&marker).await? {
+        // Nothing to index in a repository without manifests, and a GET
+        // must not create one.
+        if self.exists(&marker).await? || !self.exists(&layout::manifests(name)).await? {
             return Ok(());
         }
         let revisions = layout::revisions(name);

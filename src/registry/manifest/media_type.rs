@@ -39,6 +39,11 @@ pub fn kind(media_type: &str) -> Option<Kind> {
     }
 }
 
+/// True for Docker schema 2 manifests and manifest lists.
+pub fn is_docker(media_type: &str) -> bool {
+    matches!(media_type, DOCKER_MANIFEST | DOCKER_LIST)
+}
+
 /// True for Docker schema 1 media types.
 pub fn is_schema1(media_type: &str) -> bool {
     DOCKER_SCHEMA1.contains(&media_type)

@@ -85,6 +85,13 @@ fn media_type_of(raw: &Raw, content_type: Option<&str>) -> Result<String, String
     {
         return Err(format!("mediaType {b:?} in the manifest does not match Content-Type {h:?}"));
     }
+    // Only OCI types may leave `mediaType` out: the type is then served
+    // from the shape, which would turn a Docker manifest into an OCI one.
+    if let (Some(h), None) = (header, body)
+        && media_type::is_docker(h)
+    {
+        return Err(format!("no mediaType in manifest; Docker manifests ({h}) must have one"));
+    }
     let shape = if raw.manifests.is_some() { media_type::OCI_INDEX } else { media_type::OCI_MANIFEST };
     Ok(header.or(body).unwrap_or(shape).to_owned())
 }

@@ -1,0 +1,24 @@
+//! HTTP integration tests: each test starts a real berth on 127.0.0.1:0 over
+//! a fresh storage root and talks to it with an HTTP client.
+
+#[path = "api/common.rs"]
+mod common;
+
+#[path = "api/blobs.rs"]
+mod blobs;
+#[path = "api/errors.rs"]
+mod errors;
+#[path = "api/headers.rs"]
+mod headers;
+#[path = "api/layout.rs"]
+mod layout;
+#[path = "api/listing.rs"]
+mod listing;
+#[path = "api/manifests.rs"]
+mod manifests;
+#[path = "api/names.rs"]
+mod names;
+#[path = "api/referrers.rs"]
+mod referrers;
+#[path = "api/uploads.rs"]
+mod uploads;
