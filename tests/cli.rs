@@ -1,0 +1,83 @@
+//! The `berth` binary: configuration errors stop startup naming the key, a
+//! config file (argument or REGISTRY_CONFIGURATION_PATH) is honoured, the
+//! listen address is printed, and SIGTERM stops it cleanly.
+
+use std::{
+    io::{BufRead, BufReader, Read},
+    path::Path,
+    process::{Child, Command, Stdio},
+};
+
+const BERTH: &str = env!("CARGO_BIN_EXE_berth");
+
+fn write_config(dir: &Path, extra: &str) -> std::path::PathBuf {
+    let root = dir.join("root");
+    let path = dir.join("config.yml");
+    let text = format!(
+        "version: 0.1\nhttp:\n  addr: 127.0.0.1:0\nstorage:\n  filesystem:\n    rootdirectory: {}\n{extra}",
+        root.display()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Starts berth and reads the address it prints.
+fn start(cmd: &mut Command) -> (Child, String) {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    let addr = line.trim().strip_prefix("berth listening on http://").unwrap_or_else(|| panic!("{line:?}")).to_owned();
+    (child, addr)
+}
+
+fn stop(mut child: Child) -> std::process::ExitStatus {
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    child.wait().unwrap()
+}
+
+fn get(addr: &str, path: &str) -> String {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn unknown_and_unsupported_keys_stop_startup_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    for (extra, key) in [("bogus: 1\n", "bogus"), ("auth:\n  htpasswd:\n    realm: r\n    path: /x\n", "auth")] {
+        let config = write_config(dir.path(), extra);
+        let out = Command::new(BERTH).arg("serve").arg(&config).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{extra}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(&format!("`{key}`")), "{stderr}");
+        assert!(!dir.path().join("root").exists(), "nothing created before the config is valid");
+    }
+}
+
+#[test]
+fn serves_the_config_given_as_argument_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("http:\n", "http:\n  headers:\n    X-Test: [hello]\n")).unwrap();
+    let (child, addr) = start(Command::new(BERTH).arg("serve").arg(&config));
+    let reply = get(&addr, "/v2/");
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.to_ascii_lowercase().contains("docker-distribution-api-version: registry/2.0"), "{reply}");
+    assert!(reply.contains("x-test: hello"), "{reply}");
+    assert!(dir.path().join("root/.berth-tmp").is_dir(), "storage root from the config");
+    assert!(stop(child).success());
+}
+
+#[test]
+fn reads_registry_configuration_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let (child, addr) = start(Command::new(BERTH).arg("serve").env("REGISTRY_CONFIGURATION_PATH", &config));
+    assert!(get(&addr, "/v2/_catalog").contains(r#"{"repositories":[]}"#));
+    assert!(dir.path().join("root").is_dir());
+    assert!(stop(child).success());
+}
