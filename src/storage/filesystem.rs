@@ -40,16 +40,15 @@ struct Inner {
 }
 
 impl Filesystem {
-    /// Opens (creating if needed) a root directory and clears temporary files
-    /// left behind by a crash.
+    /// Opens (creating if needed) a root directory and removes temporary
+    /// files a crash left behind. Only old ones: another process serving the
+    /// same root may be writing the young ones right now.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, StorageError> {
         let root: PathBuf = root.into();
         let tmp = root.join(".berth-tmp");
         let shown = tmp.display().to_string();
-        if tmp.exists() {
-            fs::remove_dir_all(&tmp).map_err(|e| StorageError::io(&shown, e))?;
-        }
         fs::create_dir_all(&tmp).map_err(|e| StorageError::io(&shown, e))?;
+        remove_stale(&tmp).map_err(|e| StorageError::io(&shown, e))?;
         Ok(Filesystem { inner: Arc::new(Inner { root, tmp }) })
     }
 
@@ -71,6 +70,21 @@ impl Filesystem {
             .map_err(|e| StorageError::io(&owned, io::Error::other(e)))?
             .map_err(|e| StorageError::io(&owned, e))
     }
+}
+
+/// A temporary file lives for the milliseconds of one write; one this old
+/// belongs to no live writer.
+const STALE_TMP: std::time::Duration = std::time::Duration::from_secs(3600);
+
+fn remove_stale(tmp: &Path) -> io::Result<()> {
+    for entry in fs::read_dir(tmp)? {
+        let entry = entry?;
+        let age = entry.metadata()?.modified()?.elapsed().unwrap_or_default();
+        if age > STALE_TMP {
+            fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
 }
 
 /// fsyncs a directory so that entries created or removed in it survive a crash.
