@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what the end-to-end suites need on a fresh Debian 12 machine.
+# Idempotent and non-interactive: safe to run on every CI run.
+set -euo pipefail
+
+export DEBIAN_FRONTEND=noninteractive
+
+PKGS=(
+  skopeo podman buildah          # containers/image clients
+  docker.io containerd runc      # docker engine + CLI (dockerd from docker.io)
+  docker-registry                # the reference: CNCF distribution 2.8.2
+  busybox-static                 # the one static binary the test images carry
+  curl jq python3 ca-certificates
+  uidmap fuse-overlayfs iptables # podman/buildah/dockerd helpers
+  crun slirp4netns netavark aardvark-dns containernetworking-plugins
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  echo "deps.sh: installing ${missing[*]}"
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  echo "deps.sh: all packages already installed"
+fi
+
+# The Debian package starts a registry service on :5000 when systemd runs; the suites
+# start their own on free ports, so a running system instance is only in the way.
+if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+  systemctl disable --now docker-registry.service >/dev/null 2>&1 || true
+fi
