@@ -15,13 +15,21 @@ pub struct BlobInfo {
 impl super::Registry {
     /// Size of a blob if the repository has it.
     pub async fn stat_blob(&self, name: &RepoName, digest: &Digest) -> Result<BlobInfo, RegistryError> {
-        let unknown = || RegistryError::BlobUnknown(digest.clone());
-        if self.read_link(&layout::layer_link(name, digest)).await?.as_ref() != Some(digest) {
-            return Err(unknown());
+        match self.linked_size(&layout::layer_link(name, digest), digest).await? {
+            Some(size) => Ok(BlobInfo { digest: digest.clone(), size }),
+            None => Err(RegistryError::BlobUnknown(digest.clone())),
+        }
+    }
+
+    /// Size of the stored bytes of `digest` when the link at `link` names
+    /// it; `None` when the link or the bytes are missing.
+    pub(super) async fn linked_size(&self, link: &str, digest: &Digest) -> Result<Option<u64>, RegistryError> {
+        if self.read_link(link).await?.as_ref() != Some(digest) {
+            return Ok(None);
         }
         match self.driver.stat(&layout::blob_data(digest)).await {
-            Ok(stat) => Ok(BlobInfo { digest: digest.clone(), size: stat.size }),
-            Err(e) if e.is_not_found() => Err(unknown()),
+            Ok(stat) => Ok(Some(stat.size)),
+            Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e.into()),
         }
     }

@@ -102,15 +102,9 @@ impl super::Registry {
 
     /// Size of a manifest revision of the repository.
     async fn stat_manifest(&self, name: &RepoName, digest: &Digest) -> Result<u64, RegistryError> {
-        let unknown = || RegistryError::ManifestUnknown(digest.to_string());
-        if self.read_link(&layout::revision_link(name, digest)).await?.as_ref() != Some(digest) {
-            return Err(unknown());
-        }
-        match self.driver.stat(&layout::blob_data(digest)).await {
-            Ok(stat) => Ok(stat.size),
-            Err(e) if e.is_not_found() => Err(unknown()),
-            Err(e) => Err(e.into()),
-        }
+        self.linked_size(&layout::revision_link(name, digest), digest)
+            .await?
+            .ok_or_else(|| RegistryError::ManifestUnknown(digest.to_string()))
     }
 
     /// The digest a reference names in a repository.
