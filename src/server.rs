@@ -7,7 +7,7 @@ use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 use crate::{
     config::{Config, StorageDriver},
-    http::{self, App, UploadSigner},
+    http::{self, App, Auth, Settings, Transport, UploadSigner},
     registry::{Options, Registry},
     storage::{Driver, Filesystem, InMemory},
 };
@@ -33,14 +33,21 @@ impl Server {
             );
         }
         let registry = Registry::new(driver, Options { delete_enabled: config.delete_enabled });
-        let signer = UploadSigner::new(config.secret.as_deref());
-        let app = Arc::new(App::new(registry, signer, config.catalog_max_entries, &config.headers)?);
+        let settings = Settings {
+            signer: UploadSigner::new(config.secret.as_deref()),
+            auth: Auth::None,
+            read_only: false,
+            max_catalog_entries: config.catalog_max_entries,
+            headers: config.headers.clone(),
+        };
+        let app = Arc::new(App::new(registry, settings)?);
         let listener = TcpListener::bind(&config.addr)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {} (http.addr): {e}", config.addr))?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(http::serve(listener, app, async {
+        let transport = Transport { tls: None, http2: true };
+        let task = tokio::spawn(http::serve(listener, transport, app, async {
             let _ = stopped.await;
         }));
         Ok(Server { addr, stop, task })

@@ -2,6 +2,7 @@
 //! connections, routes requests, calls the registry, and maps registry
 //! errors to OCI error codes (`error`).
 
+pub mod auth;
 mod blobs;
 pub mod error;
 mod listing;
@@ -10,10 +11,11 @@ pub mod range;
 mod request;
 mod response;
 pub mod router;
+pub mod tls;
 mod upload_state;
 mod uploads;
 
-use std::{convert::Infallible, future::Future, sync::Arc, time::Duration, time::Instant};
+use std::{collections::BTreeMap, convert::Infallible, future::Future, sync::Arc, time::Duration, time::Instant};
 
 use http::{HeaderName, HeaderValue, Method, StatusCode};
 use hyper::{body::Incoming, service::service_fn};
@@ -21,7 +23,10 @@ use hyper_util::{
     rt::{TokioExecutor, TokioIo},
     server::{conn::auto, graceful::GracefulShutdown},
 };
-use tokio::net::TcpListener;
+use tokio::{
+    io::AsyncWriteExt,
+    net::{TcpListener, TcpStream},
+};
 
 use self::{
     error::ApiError,
@@ -29,12 +34,27 @@ use self::{
     response::{Body, Reply},
     router::{Route, RouteError},
 };
+pub use auth::Auth;
 pub use upload_state::UploadSigner;
 
 use crate::registry::Registry;
 
 /// How long a shutdown waits for requests in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How the http layer is configured.
+pub struct Settings {
+    /// Signs upload locations (`http.secret`).
+    pub signer: UploadSigner,
+    /// Who may send requests (`auth`).
+    pub auth: Auth,
+    /// `storage.maintenance.readonly.enabled`: refuse every write.
+    pub read_only: bool,
+    /// `catalog.maxentries`.
+    pub max_catalog_entries: usize,
+    /// `http.headers`: added to every response.
+    pub headers: BTreeMap<String, Vec<String>>,
+}
 
 /// Everything a request handler needs.
 pub struct App {
@@ -44,6 +64,8 @@ pub struct App {
     pub signer: UploadSigner,
     /// `catalog.maxentries`.
     pub max_catalog_entries: usize,
+    auth: Auth,
+    read_only: bool,
     /// `http.headers` plus the API version header, on every response.
     headers: Vec<(HeaderName, HeaderValue)>,
 }
@@ -54,18 +76,14 @@ pub struct App {
 pub struct InvalidHeader(pub String);
 
 impl App {
-    /// An app serving a registry with the given response headers.
-    pub fn new(
-        registry: Registry,
-        signer: UploadSigner,
-        max_catalog_entries: usize,
-        headers: &std::collections::BTreeMap<String, Vec<String>>,
-    ) -> Result<App, InvalidHeader> {
+    /// An app serving a registry.
+    pub fn new(registry: Registry, settings: Settings) -> Result<App, InvalidHeader> {
+        let Settings { signer, auth, read_only, max_catalog_entries, headers } = settings;
         let mut all = vec![(
             HeaderName::from_static("docker-distribution-api-version"),
             HeaderValue::from_static("registry/2.0"),
         )];
-        for (name, values) in headers {
+        for (name, values) in &headers {
             let header = HeaderName::try_from(name.as_str()).map_err(|_| InvalidHeader(name.clone()))?;
             for value in values {
                 let value =
@@ -73,7 +91,7 @@ impl App {
                 all.push((header.clone(), value));
             }
         }
-        Ok(App { registry, signer, max_catalog_entries, headers: all })
+        Ok(App { registry, signer, max_catalog_entries, auth, read_only, headers: all })
     }
 
     /// Answers one request; never fails (errors become OCI error replies).
@@ -82,7 +100,7 @@ impl App {
         let (method, uri) = (req.method().clone(), req.uri().clone());
         let mut req = Req::new(req);
         let result = match router::parse(uri.path()) {
-            Ok(route) => self.dispatch(route, &mut req).await,
+            Ok(route) => self.authorized(route, &mut req).await,
             Err(RouteError::Name(e)) => Err(ApiError::name_invalid(e.to_string())),
             Err(RouteError::NotFound) => {
                 Ok(response::bytes(StatusCode::NOT_FOUND, "text/plain; charset=utf-8", "404 page not found\n".into()))
@@ -102,6 +120,18 @@ impl App {
         reply
     }
 
+    /// Checks credentials, then read-only mode, then serves the route.
+    async fn authorized(&self, route: Route, req: &mut Req) -> Result<Reply, ApiError> {
+        let scopes = auth::scope::required(&route, &req.method, req.query("from"));
+        self.auth.check(&req.headers, &scopes).await?;
+        let writes = !matches!(req.method, Method::GET | Method::HEAD);
+        if self.read_only && writes && route != Route::Base {
+            return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED", "The operation is unsupported.")
+                .detail("the registry is in read-only mode (storage.maintenance.readonly)"));
+        }
+        self.dispatch(route, req).await
+    }
+
     async fn dispatch(&self, route: Route, req: &mut Req) -> Result<Reply, ApiError> {
         match route {
             Route::Base => match req.method {
@@ -118,11 +148,28 @@ impl App {
     }
 }
 
+/// How connections are spoken to.
+#[derive(Clone)]
+pub struct Transport {
+    /// TLS, when `http.tls` is configured.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Serve HTTP/2: over TLS unless `http.http2.disabled`, in clear text only
+    /// with `http.h2c.enabled`.
+    pub http2: bool,
+}
+
+/// A TLS client gets this long to finish its handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Serves connections from a listener until `shutdown` resolves, then stops
 /// accepting and waits (bounded) for requests in flight.
-pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>) {
+pub async fn serve(listener: TcpListener, transport: Transport, app: Arc<App>, shutdown: impl Future<Output = ()>) {
     let graceful = GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    if !transport.http2 {
+        builder = builder.http1_only();
+    }
+    let acceptor = transport.tls.map(tokio_rustls::TlsAcceptor::from);
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -139,14 +186,14 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
         };
         // Small answers (manifests, HEADs) must not wait for Nagle.
         let _ = stream.set_nodelay(true);
-        let app = app.clone();
-        let service = service_fn(move |req| {
-            let app = app.clone();
-            async move { Ok::<_, Infallible>(app.handle(req).await) }
-        });
-        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service).into_owned());
+        let connection = Connection { app: app.clone(), builder: builder.clone(), watcher: graceful.watcher() };
+        let acceptor = acceptor.clone();
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let result = match acceptor {
+                None => connection.serve(stream).await,
+                Some(acceptor) => connection.serve_tls(stream, acceptor).await,
+            };
+            if let Err(e) = result {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         });
@@ -154,5 +201,40 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
     drop(listener);
     if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
         tracing::warn!("requests still in flight after {DRAIN_TIMEOUT:?}; stopping anyway");
+    }
+}
+
+/// One accepted connection.
+struct Connection {
+    app: Arc<App>,
+    builder: auto::Builder<TokioExecutor>,
+    watcher: hyper_util::server::graceful::Watcher,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl Connection {
+    async fn serve<S>(self, stream: S) -> Result<(), BoxError>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let app = self.app;
+        let service = service_fn(move |req| {
+            let app = app.clone();
+            async move { Ok::<_, Infallible>(app.handle(req).await) }
+        });
+        self.watcher.watch(self.builder.serve_connection(TokioIo::new(stream), service).into_owned()).await
+    }
+
+    async fn serve_tls(self, stream: TcpStream, acceptor: tokio_rustls::TlsAcceptor) -> Result<(), BoxError> {
+        let mut first = [0u8; 1];
+        let peeked = tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.peek(&mut first)).await??;
+        if peeked == 1 && first[0] != tls::HANDSHAKE_RECORD {
+            let mut stream = stream;
+            stream.write_all(tls::PLAIN_HTTP_REPLY).await?;
+            return Ok(stream.shutdown().await?);
+        }
+        let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await??;
+        self.serve(stream).await
     }
 }

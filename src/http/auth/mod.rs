@@ -1,0 +1,58 @@
+//! Authentication: who may send a request, as distribution's `auth`
+//! section decides (htpasswd, silly, none).
+//!
+//! Every `/v2/` route is guarded; a refused request gets 401 with the
+//! provider's `WWW-Authenticate` challenge, which is how docker, podman and
+//! skopeo learn to log in.
+
+mod htpasswd;
+pub mod scope;
+
+use http::{HeaderMap, StatusCode, header};
+
+pub use htpasswd::Htpasswd;
+pub use scope::Scope;
+
+use super::error::ApiError;
+
+/// The configured provider.
+pub enum Auth {
+    /// No authentication (distribution's `none`, or no `auth` section).
+    None,
+    /// distribution's `silly`: any `Authorization` header passes; for tests.
+    Silly {
+        /// Realm in the challenge.
+        realm: String,
+        /// Service in the challenge.
+        service: String,
+    },
+    /// Basic auth against a bcrypt htpasswd file.
+    Htpasswd(Htpasswd),
+}
+
+impl Auth {
+    /// Lets a request through, or answers with the provider's challenge.
+    pub async fn check(&self, headers: &HeaderMap, scopes: &[Scope]) -> Result<(), ApiError> {
+        match self {
+            Auth::None => Ok(()),
+            Auth::Silly { realm, service } => {
+                if headers.contains_key(header::AUTHORIZATION) {
+                    return Ok(());
+                }
+                let mut challenge = format!("Bearer realm={realm:?},service={service:?}");
+                if !scopes.is_empty() {
+                    let joined: Vec<String> = scopes.iter().map(Scope::to_string).collect();
+                    challenge.push_str(&format!(",scope={:?}", joined.join(" ")));
+                }
+                Err(unauthorized(challenge))
+            }
+            Auth::Htpasswd(h) => h.check(headers).await,
+        }
+    }
+}
+
+/// 401 UNAUTHORIZED with a challenge.
+pub fn unauthorized(challenge: String) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "authentication required")
+        .header("WWW-Authenticate", challenge)
+}
