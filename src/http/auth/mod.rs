@@ -1,5 +1,5 @@
 //! Authentication: who may send a request, as distribution's `auth`
-//! section decides (htpasswd, silly, none).
+//! section decides (htpasswd, token, silly, none).
 //!
 //! Every `/v2/` route is guarded; a refused request gets 401 with the
 //! provider's `WWW-Authenticate` challenge, which is how docker, podman and
@@ -7,11 +7,13 @@
 
 mod htpasswd;
 pub mod scope;
+mod token;
 
 use http::{HeaderMap, StatusCode, header};
 
 pub use htpasswd::Htpasswd;
 pub use scope::Scope;
+pub use token::{TokenAuth, TokenError, TokenOptions};
 
 use super::error::ApiError;
 
@@ -28,6 +30,8 @@ pub enum Auth {
     },
     /// Basic auth against a bcrypt htpasswd file.
     Htpasswd(Htpasswd),
+    /// Bearer tokens from a token server.
+    Token(TokenAuth),
 }
 
 impl Auth {
@@ -47,6 +51,7 @@ impl Auth {
                 Err(unauthorized(challenge))
             }
             Auth::Htpasswd(h) => h.check(headers).await,
+            Auth::Token(t) => t.check(headers, scopes),
         }
     }
 }
