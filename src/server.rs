@@ -7,7 +7,7 @@ use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 use crate::{
     config::{Config, StorageDriver},
-    http::{self, App, Auth, Settings, Transport, UploadSigner},
+    http::{self, App, Auth, Listener, Settings, Transport, UploadSigner, Urls},
     registry::{Options, Registry},
     storage::{Driver, Filesystem, InMemory},
 };
@@ -39,6 +39,7 @@ impl Server {
             read_only: false,
             max_catalog_entries: config.catalog_max_entries,
             headers: config.headers.clone(),
+            urls: Urls::default(),
         };
         let app = Arc::new(App::new(registry, settings)?);
         let listener = TcpListener::bind(&config.addr)
@@ -46,8 +47,8 @@ impl Server {
             .map_err(|e| anyhow::anyhow!("cannot listen on {} (http.addr): {e}", config.addr))?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel();
-        let transport = Transport { tls: None, http2: true };
-        let task = tokio::spawn(http::serve(listener, transport, app, async {
+        let transport = Transport { tls: None, http2: true, drain: std::time::Duration::from_secs(10) };
+        let task = tokio::spawn(http::serve(Listener::Tcp(listener), transport, app, async {
             let _ = stopped.await;
         }));
         Ok(Server { addr, stop, task })

@@ -57,7 +57,7 @@ pub async fn catalog(app: &App, req: &Req) -> Result<Reply, ApiError> {
     };
     let page = app.registry.catalog(Some(n), req.query("last")).await?;
     let body = json!({ "repositories": page.items });
-    Ok(page_reply(page, n, "/v2/_catalog", body))
+    Ok(page_reply(page, n, &format!("{}/v2/_catalog", req.prefix), body))
 }
 
 /// `GET /v2/<name>/tags/list`.
@@ -66,7 +66,7 @@ pub async fn tags(app: &App, req: &Req, name: &RepoName) -> Result<Reply, ApiErr
     let n = page_size(req)?;
     let page = app.registry.tags(name, n, req.query("last")).await?;
     let body = json!({ "name": name.as_str(), "tags": page.items });
-    Ok(page_reply(page, n.unwrap_or(0), &format!("/v2/{name}/tags/list"), body))
+    Ok(page_reply(page, n.unwrap_or(0), &format!("{}/v2/{name}/tags/list", req.prefix), body))
 }
 
 /// `GET /v2/<name>/referrers/<digest>`.

@@ -24,8 +24,8 @@ use hyper_util::{
     server::{conn::auto, graceful::GracefulShutdown},
 };
 use tokio::{
-    io::AsyncWriteExt,
-    net::{TcpListener, TcpStream},
+    io::{AsyncRead, AsyncWrite, AsyncWriteExt},
+    net::{TcpListener, TcpStream, UnixListener, UnixStream},
 };
 
 use self::{
@@ -35,12 +35,10 @@ use self::{
     router::{Route, RouteError},
 };
 pub use auth::Auth;
+pub use request::Urls;
 pub use upload_state::UploadSigner;
 
 use crate::registry::Registry;
-
-/// How long a shutdown waits for requests in flight.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How the http layer is configured.
 pub struct Settings {
@@ -54,6 +52,8 @@ pub struct Settings {
     pub max_catalog_entries: usize,
     /// `http.headers`: added to every response.
     pub headers: BTreeMap<String, Vec<String>>,
+    /// `http.host`, `http.relativeurls`, `http.prefix`.
+    pub urls: Urls,
 }
 
 /// Everything a request handler needs.
@@ -66,6 +66,7 @@ pub struct App {
     pub max_catalog_entries: usize,
     auth: Auth,
     read_only: bool,
+    urls: Urls,
     /// `http.headers` plus the API version header, on every response.
     headers: Vec<(HeaderName, HeaderValue)>,
 }
@@ -78,7 +79,7 @@ pub struct InvalidHeader(pub String);
 impl App {
     /// An app serving a registry.
     pub fn new(registry: Registry, settings: Settings) -> Result<App, InvalidHeader> {
-        let Settings { signer, auth, read_only, max_catalog_entries, headers } = settings;
+        let Settings { signer, auth, read_only, max_catalog_entries, headers, urls } = settings;
         let mut all = vec![(
             HeaderName::from_static("docker-distribution-api-version"),
             HeaderValue::from_static("registry/2.0"),
@@ -91,15 +92,16 @@ impl App {
                 all.push((header.clone(), value));
             }
         }
-        Ok(App { registry, signer, max_catalog_entries, auth, read_only, headers: all })
+        Ok(App { registry, signer, max_catalog_entries, auth, read_only, urls, headers: all })
     }
 
     /// Answers one request; never fails (errors become OCI error replies).
-    pub async fn handle(&self, req: http::Request<Incoming>) -> http::Response<Body> {
+    pub async fn handle(&self, req: http::Request<Incoming>, tls: bool) -> http::Response<Body> {
         let started = Instant::now();
         let (method, uri) = (req.method().clone(), req.uri().clone());
-        let mut req = Req::new(req);
-        let result = match router::parse(uri.path()) {
+        let mut req = Req::new(req, &self.urls, tls);
+        let route = self.urls.strip(uri.path()).map_or(Err(RouteError::NotFound), router::parse);
+        let result = match route {
             Ok(route) => self.authorized(route, &mut req).await,
             Err(RouteError::Name(e)) => Err(ApiError::name_invalid(e.to_string())),
             Err(RouteError::NotFound) => {
@@ -156,14 +158,24 @@ pub struct Transport {
     /// Serve HTTP/2: over TLS unless `http.http2.disabled`, in clear text only
     /// with `http.h2c.enabled`.
     pub http2: bool,
+    /// `http.draintimeout`: how long a shutdown waits for requests in flight.
+    pub drain: Duration,
+}
+
+/// Where connections come from (`http.net`).
+pub enum Listener {
+    /// `tcp`, the default.
+    Tcp(TcpListener),
+    /// `unix`: a socket file.
+    Unix(UnixListener),
 }
 
 /// A TLS client gets this long to finish its handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serves connections from a listener until `shutdown` resolves, then stops
-/// accepting and waits (bounded) for requests in flight.
-pub async fn serve(listener: TcpListener, transport: Transport, app: Arc<App>, shutdown: impl Future<Output = ()>) {
+/// Serves connections until `shutdown` resolves, then stops accepting and
+/// waits up to the drain timeout for requests in flight.
+pub async fn serve(listener: Listener, transport: Transport, app: Arc<App>, shutdown: impl Future<Output = ()>) {
     let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     if !transport.http2 {
@@ -172,35 +184,53 @@ pub async fn serve(listener: TcpListener, transport: Transport, app: Arc<App>, s
     let acceptor = transport.tls.map(tokio_rustls::TlsAcceptor::from);
     tokio::pin!(shutdown);
     loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(conn) => conn,
-                Err(e) => {
-                    // Out of file descriptors and the like: back off, keep serving.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+        let accepted = tokio::select! {
+            accepted = accept(&listener) => accepted,
             () = &mut shutdown => break,
         };
-        // Small answers (manifests, HEADs) must not wait for Nagle.
-        let _ = stream.set_nodelay(true);
+        let stream = match accepted {
+            Ok(stream) => stream,
+            Err(e) => {
+                // Out of file descriptors and the like: back off, keep serving.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
         let connection = Connection { app: app.clone(), builder: builder.clone(), watcher: graceful.watcher() };
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
-            let result = match acceptor {
-                None => connection.serve(stream).await,
-                Some(acceptor) => connection.serve_tls(stream, acceptor).await,
+            let result = match (stream, acceptor) {
+                (Stream::Tcp(s), None) => connection.serve(s, false).await,
+                (Stream::Unix(s), None) => connection.serve(s, false).await,
+                (Stream::Tcp(s), Some(acceptor)) => connection.serve_tls(s, acceptor).await,
+                (Stream::Unix(s), Some(acceptor)) => connection.handshake(s, acceptor).await,
             };
             if let Err(e) = result {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+                tracing::debug!(error = %e, "connection ended with an error");
             }
         });
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
-        tracing::warn!("requests still in flight after {DRAIN_TIMEOUT:?}; stopping anyway");
+    if tokio::time::timeout(transport.drain, graceful.shutdown()).await.is_err() {
+        tracing::warn!("requests still in flight after http.draintimeout ({:?}); stopping anyway", transport.drain);
+    }
+}
+
+enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+async fn accept(listener: &Listener) -> std::io::Result<Stream> {
+    match listener {
+        Listener::Tcp(l) => {
+            let (stream, _) = l.accept().await?;
+            // Small answers (manifests, HEADs) must not wait for Nagle.
+            let _ = stream.set_nodelay(true);
+            Ok(Stream::Tcp(stream))
+        }
+        Listener::Unix(l) => Ok(Stream::Unix(l.accept().await?.0)),
     }
 }
 
@@ -214,18 +244,19 @@ struct Connection {
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 impl Connection {
-    async fn serve<S>(self, stream: S) -> Result<(), BoxError>
+    async fn serve<S>(self, stream: S, tls: bool) -> Result<(), BoxError>
     where
-        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let app = self.app;
         let service = service_fn(move |req| {
             let app = app.clone();
-            async move { Ok::<_, Infallible>(app.handle(req).await) }
+            async move { Ok::<_, Infallible>(app.handle(req, tls).await) }
         });
         self.watcher.watch(self.builder.serve_connection(TokioIo::new(stream), service).into_owned()).await
     }
 
+    /// TLS on TCP: plain HTTP gets Go's hint instead of a handshake error.
     async fn serve_tls(self, stream: TcpStream, acceptor: tokio_rustls::TlsAcceptor) -> Result<(), BoxError> {
         let mut first = [0u8; 1];
         let peeked = tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.peek(&mut first)).await??;
@@ -234,7 +265,14 @@ impl Connection {
             stream.write_all(tls::PLAIN_HTTP_REPLY).await?;
             return Ok(stream.shutdown().await?);
         }
+        self.handshake(stream, acceptor).await
+    }
+
+    async fn handshake<S>(self, stream: S, acceptor: tokio_rustls::TlsAcceptor) -> Result<(), BoxError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await??;
-        self.serve(stream).await
+        self.serve(stream, true).await
     }
 }

@@ -19,9 +19,53 @@ pub struct Req {
     pub headers: HeaderMap,
     /// Decoded query parameters, in order.
     pub query: Vec<(String, String)>,
-    /// `scheme://host` for absolute `Location` headers, as distribution sends.
+    /// What `Location` headers start with: `scheme://host` and the prefix
+    /// (absolute, as distribution sends them), or the prefix alone with
+    /// `http.relativeurls`.
     pub base_url: String,
+    /// The path prefix (`http.prefix`) without its trailing slash, for `Link`.
+    pub prefix: String,
     body: Option<Incoming>,
+}
+
+/// How URLs in `Location` and `Link` headers are built.
+#[derive(Debug, Clone, Default)]
+pub struct Urls {
+    /// `http.host`: the externally visible `scheme://host[:port]`.
+    pub host: Option<String>,
+    /// `http.relativeurls`: no scheme and host at all.
+    pub relative: bool,
+    /// `http.prefix`: the path every route lives under, e.g. `/registry/`.
+    pub prefix: String,
+}
+
+impl Urls {
+    fn prefix(&self) -> &str {
+        self.prefix.trim_end_matches('/')
+    }
+
+    /// The route part of a request path, or `None` outside the prefix.
+    pub fn strip<'a>(&self, path: &'a str) -> Option<&'a str> {
+        let rest = path.strip_prefix(self.prefix())?;
+        (rest.is_empty() || rest.starts_with('/')).then_some(rest)
+    }
+
+    /// `scheme://host` of a request: `http.host`, else what the client (or
+    /// a proxy's `X-Forwarded-*`) says it asked for.
+    fn origin(&self, parts: &http::request::Parts, tls: bool) -> String {
+        if self.relative {
+            return String::new();
+        }
+        if let Some(host) = &self.host {
+            return host.trim_end_matches('/').to_owned();
+        }
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let host = header("x-forwarded-host")
+            .or_else(|| header(header::HOST.as_str()))
+            .or_else(|| parts.uri.authority().map(|a| a.to_string()));
+        let scheme = header("x-forwarded-proto").unwrap_or_else(|| if tls { "https" } else { "http" }.into());
+        host.map(|h| format!("{scheme}://{h}")).unwrap_or_default()
+    }
 }
 
 fn decode(s: &str) -> String {
@@ -29,8 +73,8 @@ fn decode(s: &str) -> String {
 }
 
 impl Req {
-    /// Wraps a hyper request.
-    pub fn new(req: http::Request<Incoming>) -> Self {
+    /// Wraps a hyper request that arrived over TLS or not.
+    pub fn new(req: http::Request<Incoming>, urls: &Urls, tls: bool) -> Self {
         let (parts, body) = req.into_parts();
         let query = parts
             .uri
@@ -43,13 +87,9 @@ impl Req {
                 (decode(k), decode(v))
             })
             .collect();
-        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let host = header("x-forwarded-host")
-            .or_else(|| header(header::HOST.as_str()))
-            .or_else(|| parts.uri.authority().map(|a| a.to_string()));
-        let scheme = header("x-forwarded-proto").unwrap_or_else(|| "http".into());
-        let base_url = host.map(|h| format!("{scheme}://{h}")).unwrap_or_default();
-        Req { method: parts.method, headers: parts.headers, query, base_url, body: Some(body) }
+        let prefix = urls.prefix().to_owned();
+        let base_url = format!("{}{prefix}", urls.origin(&parts, tls));
+        Req { method: parts.method, headers: parts.headers, query, base_url, prefix, body: Some(body) }
     }
 
     /// The first value of a query parameter.
