@@ -9,7 +9,9 @@
 //! See ARCHITECTURE.md for the map and the invariants.
 
 pub mod config;
+pub mod health;
 pub mod http;
+pub mod metrics;
 pub mod registry;
 pub mod server;
 pub mod storage;

@@ -7,7 +7,9 @@ use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 use crate::{
     config::{Config, StorageDriver},
+    health::Health,
     http::{self, App, Auth, Listener, Settings, Transport, UploadSigner, Urls},
+    metrics::Metrics,
     registry::{Options, Registry},
     storage::{Driver, Filesystem, InMemory},
 };
@@ -40,6 +42,8 @@ impl Server {
             max_catalog_entries: config.catalog_max_entries,
             headers: config.headers.clone(),
             urls: Urls::default(),
+            health: Arc::new(Health::default()),
+            metrics: Arc::new(Metrics::default()),
         };
         let app = Arc::new(App::new(registry, settings)?);
         let listener = TcpListener::bind(&config.addr)

@@ -4,6 +4,7 @@
 
 pub mod auth;
 mod blobs;
+pub mod debug;
 pub mod error;
 mod listing;
 mod manifests;
@@ -38,7 +39,7 @@ pub use auth::Auth;
 pub use request::Urls;
 pub use upload_state::UploadSigner;
 
-use crate::registry::Registry;
+use crate::{health::Health, metrics::Metrics, registry::Registry};
 
 /// How the http layer is configured.
 pub struct Settings {
@@ -54,6 +55,10 @@ pub struct Settings {
     pub headers: BTreeMap<String, Vec<String>>,
     /// `http.host`, `http.relativeurls`, `http.prefix`.
     pub urls: Urls,
+    /// Health checks; while one fails, every request gets 503.
+    pub health: Arc<Health>,
+    /// Request metrics.
+    pub metrics: Arc<Metrics>,
 }
 
 /// Everything a request handler needs.
@@ -67,6 +72,8 @@ pub struct App {
     auth: Auth,
     read_only: bool,
     urls: Urls,
+    health: Arc<Health>,
+    metrics: Arc<Metrics>,
     /// `http.headers` plus the API version header, on every response.
     headers: Vec<(HeaderName, HeaderValue)>,
 }
@@ -79,7 +86,7 @@ pub struct InvalidHeader(pub String);
 impl App {
     /// An app serving a registry.
     pub fn new(registry: Registry, settings: Settings) -> Result<App, InvalidHeader> {
-        let Settings { signer, auth, read_only, max_catalog_entries, headers, urls } = settings;
+        let Settings { signer, auth, read_only, max_catalog_entries, headers, urls, health, metrics } = settings;
         let mut all = vec![(
             HeaderName::from_static("docker-distribution-api-version"),
             HeaderValue::from_static("registry/2.0"),
@@ -92,16 +99,22 @@ impl App {
                 all.push((header.clone(), value));
             }
         }
-        Ok(App { registry, signer, max_catalog_entries, auth, read_only, urls, headers: all })
+        Ok(App { registry, signer, max_catalog_entries, auth, read_only, urls, health, metrics, headers: all })
     }
 
     /// Answers one request; never fails (errors become OCI error replies).
     pub async fn handle(&self, req: http::Request<Incoming>, tls: bool) -> http::Response<Body> {
         let started = Instant::now();
+        let _in_flight = self.metrics.start();
         let (method, uri) = (req.method().clone(), req.uri().clone());
         let mut req = Req::new(req, &self.urls, tls);
         let route = self.urls.strip(uri.path()).map_or(Err(RouteError::NotFound), router::parse);
+        let failing = self.health.failures();
         let result = match route {
+            Ok(_) if !failing.is_empty() => {
+                Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "service unavailable")
+                    .detail("health check failed: please see /debug/health"))
+            }
             Ok(route) => self.authorized(route, &mut req).await,
             Err(RouteError::Name(e)) => Err(ApiError::name_invalid(e.to_string())),
             Err(RouteError::NotFound) => {
@@ -112,6 +125,7 @@ impl App {
         for (name, value) in &self.headers {
             reply.headers_mut().append(name.clone(), value.clone());
         }
+        self.metrics.record(method.as_str(), reply.status().as_u16(), started.elapsed());
         tracing::info!(
             target: "access",
             method = %method,
