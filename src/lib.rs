@@ -11,6 +11,7 @@
 pub mod config;
 pub mod health;
 pub mod http;
+pub mod logging;
 pub mod metrics;
 pub mod registry;
 pub mod server;

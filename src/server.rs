@@ -44,6 +44,7 @@ impl Server {
             urls: Urls::default(),
             health: Arc::new(Health::default()),
             metrics: Arc::new(Metrics::default()),
+            access_log: false,
         };
         let app = Arc::new(App::new(registry, settings)?);
         let listener = TcpListener::bind(&config.addr)

@@ -16,9 +16,16 @@ pub mod tls;
 mod upload_state;
 mod uploads;
 
-use std::{collections::BTreeMap, convert::Infallible, future::Future, sync::Arc, time::Duration, time::Instant};
+use std::{
+    collections::BTreeMap,
+    convert::Infallible,
+    future::Future,
+    net::SocketAddr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
-use http::{HeaderName, HeaderValue, Method, StatusCode};
+use http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use hyper::{body::Incoming, service::service_fn};
 use hyper_util::{
     rt::{TokioExecutor, TokioIo},
@@ -39,7 +46,7 @@ pub use auth::Auth;
 pub use request::Urls;
 pub use upload_state::UploadSigner;
 
-use crate::{health::Health, metrics::Metrics, registry::Registry};
+use crate::{health::Health, logging, metrics::Metrics, registry::Registry};
 
 /// How the http layer is configured.
 pub struct Settings {
@@ -59,6 +66,8 @@ pub struct Settings {
     pub health: Arc<Health>,
     /// Request metrics.
     pub metrics: Arc<Metrics>,
+    /// Write the combined-format access log (`log.accesslog.disabled` off).
+    pub access_log: bool,
 }
 
 /// Everything a request handler needs.
@@ -74,6 +83,7 @@ pub struct App {
     urls: Urls,
     health: Arc<Health>,
     metrics: Arc<Metrics>,
+    access_log: bool,
     /// `http.headers` plus the API version header, on every response.
     headers: Vec<(HeaderName, HeaderValue)>,
 }
@@ -86,7 +96,8 @@ pub struct InvalidHeader(pub String);
 impl App {
     /// An app serving a registry.
     pub fn new(registry: Registry, settings: Settings) -> Result<App, InvalidHeader> {
-        let Settings { signer, auth, read_only, max_catalog_entries, headers, urls, health, metrics } = settings;
+        let Settings { signer, auth, read_only, max_catalog_entries, headers, urls, health, metrics, access_log } =
+            settings;
         let mut all = vec![(
             HeaderName::from_static("docker-distribution-api-version"),
             HeaderValue::from_static("registry/2.0"),
@@ -99,14 +110,33 @@ impl App {
                 all.push((header.clone(), value));
             }
         }
-        Ok(App { registry, signer, max_catalog_entries, auth, read_only, urls, health, metrics, headers: all })
+        Ok(App {
+            registry,
+            signer,
+            max_catalog_entries,
+            auth,
+            read_only,
+            urls,
+            health,
+            metrics,
+            access_log,
+            headers: all,
+        })
     }
 
     /// Answers one request; never fails (errors become OCI error replies).
-    pub async fn handle(&self, req: http::Request<Incoming>, tls: bool) -> http::Response<Body> {
+    pub async fn handle(
+        &self,
+        req: http::Request<Incoming>,
+        peer: Option<SocketAddr>,
+        tls: bool,
+    ) -> http::Response<Body> {
         let started = Instant::now();
         let _in_flight = self.metrics.start();
-        let (method, uri) = (req.method().clone(), req.uri().clone());
+        let (method, uri, version) = (req.method().clone(), req.uri().clone(), req.version());
+        let header =
+            |name: header::HeaderName| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let (referer, user_agent) = (header(header::REFERER), header(header::USER_AGENT));
         let mut req = Req::new(req, &self.urls, tls);
         let route = self.urls.strip(uri.path()).map_or(Err(RouteError::NotFound), router::parse);
         let failing = self.health.failures();
@@ -125,14 +155,25 @@ impl App {
         for (name, value) in &self.headers {
             reply.headers_mut().append(name.clone(), value.clone());
         }
-        self.metrics.record(method.as_str(), reply.status().as_u16(), started.elapsed());
+        let status = reply.status().as_u16();
+        self.metrics.record(method.as_str(), status, started.elapsed());
         tracing::info!(
-            target: "access",
-            method = %method,
-            uri = %uri,
-            status = reply.status().as_u16(),
-            micros = started.elapsed().as_micros() as u64,
+            http.request.method = %method,
+            http.request.uri = %uri,
+            http.response.status = status,
+            http.response.duration = ?started.elapsed(),
+            "response completed"
         );
+        if self.access_log {
+            logging::access(&logging::Access {
+                peer,
+                request_line: format!("{method} {uri} {version:?}"),
+                status,
+                bytes: reply.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok()),
+                referer: referer.as_deref(),
+                user_agent: user_agent.as_deref(),
+            });
+        }
         reply
     }
 
@@ -211,13 +252,17 @@ pub async fn serve(listener: Listener, transport: Transport, app: Arc<App>, shut
                 continue;
             }
         };
-        let connection = Connection { app: app.clone(), builder: builder.clone(), watcher: graceful.watcher() };
+        let peer = match &stream {
+            Stream::Tcp(_, peer) => Some(*peer),
+            Stream::Unix(_) => None,
+        };
+        let connection = Connection { app: app.clone(), builder: builder.clone(), watcher: graceful.watcher(), peer };
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
             let result = match (stream, acceptor) {
-                (Stream::Tcp(s), None) => connection.serve(s, false).await,
+                (Stream::Tcp(s, _), None) => connection.serve(s, false).await,
                 (Stream::Unix(s), None) => connection.serve(s, false).await,
-                (Stream::Tcp(s), Some(acceptor)) => connection.serve_tls(s, acceptor).await,
+                (Stream::Tcp(s, _), Some(acceptor)) => connection.serve_tls(s, acceptor).await,
                 (Stream::Unix(s), Some(acceptor)) => connection.handshake(s, acceptor).await,
             };
             if let Err(e) = result {
@@ -232,17 +277,17 @@ pub async fn serve(listener: Listener, transport: Transport, app: Arc<App>, shut
 }
 
 enum Stream {
-    Tcp(TcpStream),
+    Tcp(TcpStream, SocketAddr),
     Unix(UnixStream),
 }
 
 async fn accept(listener: &Listener) -> std::io::Result<Stream> {
     match listener {
         Listener::Tcp(l) => {
-            let (stream, _) = l.accept().await?;
+            let (stream, peer) = l.accept().await?;
             // Small answers (manifests, HEADs) must not wait for Nagle.
             let _ = stream.set_nodelay(true);
-            Ok(Stream::Tcp(stream))
+            Ok(Stream::Tcp(stream, peer))
         }
         Listener::Unix(l) => Ok(Stream::Unix(l.accept().await?.0)),
     }
@@ -253,6 +298,7 @@ struct Connection {
     app: Arc<App>,
     builder: auto::Builder<TokioExecutor>,
     watcher: hyper_util::server::graceful::Watcher,
+    peer: Option<SocketAddr>,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -262,10 +308,10 @@ impl Connection {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let app = self.app;
+        let (app, peer) = (self.app, self.peer);
         let service = service_fn(move |req| {
             let app = app.clone();
-            async move { Ok::<_, Infallible>(app.handle(req, tls).await) }
+            async move { Ok::<_, Infallible>(app.handle(req, peer, tls).await) }
         });
         self.watcher.watch(self.builder.serve_connection(TokioIo::new(stream), service).into_owned()).await
     }
