@@ -65,7 +65,14 @@ pub async fn tags(app: &App, req: &Req, name: &RepoName) -> Result<Reply, ApiErr
     only_get(req)?;
     let n = page_size(req)?;
     let page = app.registry.tags(name, n, req.query("last")).await?;
-    let body = json!({ "name": name.as_str(), "tags": page.items });
+    // distribution answers `null` for a repository whose tags are all gone;
+    // an empty page of a repository that has tags stays a list.
+    let tags = if page.items.is_empty() && !page.more && req.query("last").is_none() && n != Some(0) {
+        serde_json::Value::Null
+    } else {
+        json!(page.items)
+    };
+    let body = json!({ "name": name.as_str(), "tags": tags });
     Ok(page_reply(page, n.unwrap_or(0), &format!("{}/v2/{name}/tags/list", req.prefix), body))
 }
 

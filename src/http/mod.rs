@@ -184,7 +184,8 @@ impl App {
         let writes = !matches!(req.method, Method::GET | Method::HEAD);
         if self.read_only && writes && route != Route::Base {
             return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED", "The operation is unsupported.")
-                .detail("the registry is in read-only mode (storage.maintenance.readonly)"));
+                .detail("the registry is in read-only mode (storage.maintenance.readonly)")
+                .header("Allow", "GET, HEAD".into()));
         }
         self.dispatch(route, req).await
     }

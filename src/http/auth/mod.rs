@@ -37,6 +37,10 @@ pub enum Auth {
 impl Auth {
     /// Lets a request through, or answers with the provider's challenge.
     pub async fn check(&self, headers: &HeaderMap, scopes: &[Scope]) -> Result<(), ApiError> {
+        self.challenge(headers, scopes).await.map_err(|e| e.detail(scope::access_records(scopes)))
+    }
+
+    async fn challenge(&self, headers: &HeaderMap, scopes: &[Scope]) -> Result<(), ApiError> {
         match self {
             Auth::None => Ok(()),
             Auth::Silly { realm, service } => {
@@ -45,8 +49,7 @@ impl Auth {
                 }
                 let mut challenge = format!("Bearer realm={realm:?},service={service:?}");
                 if !scopes.is_empty() {
-                    let joined: Vec<String> = scopes.iter().map(Scope::to_string).collect();
-                    challenge.push_str(&format!(",scope={:?}", joined.join(" ")));
+                    challenge.push_str(&format!(",scope={:?}", scope::challenge_scope(scopes)));
                 }
                 Err(unauthorized(challenge))
             }

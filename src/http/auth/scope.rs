@@ -24,6 +24,25 @@ impl fmt::Display for Scope {
     }
 }
 
+/// The `scope` of a challenge: one `type:name:action` entry per action,
+/// space-separated, as distribution writes it.
+pub fn challenge_scope(scopes: &[Scope]) -> String {
+    let entries: Vec<String> =
+        scopes.iter().flat_map(|s| s.actions.iter().map(move |a| format!("{}:{}:{a}", s.kind, s.name))).collect();
+    entries.join(" ")
+}
+
+/// distribution's `detail` of a 401: the access records the request needed.
+pub fn access_records(scopes: &[Scope]) -> serde_json::Value {
+    let records: Vec<serde_json::Value> = scopes
+        .iter()
+        .flat_map(|s| {
+            s.actions.iter().map(move |a| serde_json::json!({"Type": s.kind, "Class": "", "Name": s.name, "Action": a}))
+        })
+        .collect();
+    if records.is_empty() { serde_json::Value::Null } else { records.into() }
+}
+
 fn repo(name: &impl ToString, actions: &[&'static str]) -> Scope {
     Scope { kind: "repository", name: name.to_string(), actions: actions.to_vec() }
 }

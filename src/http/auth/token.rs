@@ -306,8 +306,7 @@ impl TokenAuth {
         };
         let mut challenge = format!("Bearer realm={realm:?},service={:?}", self.options.service);
         if !scopes.is_empty() {
-            let joined: Vec<String> = scopes.iter().map(Scope::to_string).collect();
-            challenge.push_str(&format!(",scope={:?}", joined.join(" ")));
+            challenge.push_str(&format!(",scope={:?}", super::scope::challenge_scope(scopes)));
         }
         if let Some(error) = error {
             challenge.push_str(&format!(",error={error:?}"));
