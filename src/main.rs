@@ -2,7 +2,10 @@
 
 use std::{path::PathBuf, process::ExitCode};
 
-use berth::{config::Config, server::Server};
+use berth::{
+    config::{Config, ConfigErrors},
+    server::Server,
+};
 use clap::{Parser, Subcommand};
 
 /// A private container image registry, drop-in for CNCF distribution.
@@ -16,8 +19,25 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the registry. Without CONFIG (or REGISTRY_CONFIGURATION_PATH),
+    /// /etc/distribution/config.yml or /etc/docker/registry/config.yml, else
     /// plain HTTP on 127.0.0.1:5000 with files in ./registry-data.
     Serve {
+        /// A distribution config.yml (version 0.1).
+        config: Option<PathBuf>,
+    },
+    /// The configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Load the configuration as `serve` would (file, then REGISTRY_*
+    /// variables) and print it with defaults filled in and secrets masked;
+    /// or print every problem and exit with status 2.
+    Check {
         /// A distribution config.yml (version 0.1).
         config: Option<PathBuf>,
     },
@@ -28,32 +48,58 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve { config } => match load(config) {
             Ok(config) => run(config),
-            Err(e) => {
-                eprintln!("berth: {e}");
-                ExitCode::from(2)
+            Err(e) => refuse(&e),
+        },
+        Command::Config { command: ConfigCommand::Check { config } } => match load(config) {
+            Ok(config) => {
+                print!("{}", report(&config));
+                ExitCode::SUCCESS
             }
+            Err(e) => refuse(&e),
         },
     }
 }
 
-fn load(path: Option<PathBuf>) -> Result<Config, berth::config::ConfigError> {
-    let path = path.or_else(|| std::env::var_os("REGISTRY_CONFIGURATION_PATH").map(PathBuf::from));
-    match path {
-        Some(path) => Config::load(&path),
-        None => Ok(Config::default()),
+/// The configuration from its file and the process environment.
+fn load(path: Option<PathBuf>) -> Result<Config, ConfigErrors> {
+    // Variables that are not UTF-8 cannot be REGISTRY_* overrides.
+    let env = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+    Config::load(path.as_deref(), env)
+}
+
+/// Prints every problem; status 2, as for a usage error.
+fn refuse(errors: &ConfigErrors) -> ExitCode {
+    for e in &errors.0 {
+        eprintln!("berth: {e}");
     }
+    ExitCode::from(2)
+}
+
+/// `config check`'s output: where the configuration came from and its
+/// warnings as YAML comments around the effective configuration.
+fn report(config: &Config) -> String {
+    let source = match &config.origin.file {
+        Some(file) => format!("# berth configuration from {}\n", file.display()),
+        None => "# berth configuration: the embedded default (no config.yml found)\n".to_owned(),
+    };
+    let variables = match config.origin.variables.as_slice() {
+        [] => String::new(),
+        vars => format!("# with {}\n", vars.join(", ")),
+    };
+    let warnings: String = config.warnings.iter().map(|w| format!("# warning: {w}\n")).collect();
+    format!("{source}{variables}{}{warnings}", config.to_yaml())
 }
 
 fn run(config: Config) -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log_level));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(config.log.level.as_str()));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
-    for key in &config.warnings {
-        tracing::warn!(key = %key, "configuration key accepted but not implemented yet; it has no effect");
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -71,7 +117,7 @@ fn run(config: Config) -> ExitCode {
             }
         };
         println!("berth listening on http://{}", server.addr);
-        tracing::info!(addr = %server.addr, storage = ?config.storage, "serving");
+        tracing::info!(addr = %server.addr, storage = config.storage.driver.name(), "serving");
         wait_for_signal().await;
         tracing::info!("shutting down");
         server.shutdown().await;

@@ -6,7 +6,7 @@ use std::{net::SocketAddr, sync::Arc};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 use crate::{
-    config::{Config, StorageDriver},
+    config::{Config, Secret, StorageDriver},
     health::Health,
     http::{self, App, Auth, Listener, Settings, Transport, UploadSigner, Urls},
     metrics::Metrics,
@@ -25,22 +25,23 @@ pub struct Server {
 impl Server {
     /// Builds everything the configuration describes and starts serving.
     pub async fn start(config: &Config) -> anyhow::Result<Server> {
-        let driver: Arc<dyn Driver> = match &config.storage {
-            StorageDriver::Filesystem { root } => Arc::new(Filesystem::open(root)?),
+        let driver: Arc<dyn Driver> = match &config.storage.driver {
+            StorageDriver::Filesystem(fs) => Arc::new(Filesystem::open(&fs.rootdirectory)?),
             StorageDriver::InMemory => Arc::new(InMemory::new()),
+            other => anyhow::bail!("storage driver {} is not supported by berth yet", other.name()),
         };
-        if config.secret.is_none() {
+        if config.http.secret.is_none() {
             tracing::warn!(
                 "http.secret is not set: using a random one, so uploads in progress do not survive a restart"
             );
         }
-        let registry = Registry::new(driver, Options { delete_enabled: config.delete_enabled });
+        let registry = Registry::new(driver, Options { delete_enabled: config.storage.delete.enabled });
         let settings = Settings {
-            signer: UploadSigner::new(config.secret.as_deref()),
+            signer: UploadSigner::new(config.http.secret.as_ref().map(Secret::expose)),
             auth: Auth::None,
             read_only: false,
-            max_catalog_entries: config.catalog_max_entries,
-            headers: config.headers.clone(),
+            max_catalog_entries: config.catalog.maxentries,
+            headers: config.http.headers.clone(),
             urls: Urls::default(),
             health: Arc::new(Health::default()),
             metrics: Arc::new(Metrics::default()),

@@ -1,7 +1,11 @@
-//! Every key of distribution's config.yml (2.8 and 3.x), and what berth does
-//! with it. A key outside this table is unknown and stops startup; a known
-//! key berth does not implement yet also stops startup, naming itself, so a
-//! setting is never silently dropped.
+//! What berth does with each key of distribution's config.yml (2.8 and 3.x).
+//! A key berth does not implement yet stops startup, naming itself, so a
+//! setting is never silently dropped. (Keys distribution does not have at all
+//! are found while the configuration is typed: see `section::Reader`.)
+//!
+//! Flipping a key to `Yes` once it works is a one-line change in `KEYS`.
+
+use super::{ConfigError, section::Problems, tree::Node};
 
 /// What berth does with a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,19 +90,47 @@ fn matches(pattern: &str, key: &[&str]) -> bool {
     pat.len() == key.len() && pat.iter().zip(key).all(|(p, k)| *p == "*" || p == k)
 }
 
-/// What berth does with a full key path, or `None` for a key distribution
-/// does not have either.
+/// What berth does with a full key path, or `None` for a key not listed.
 pub fn support(key: &[&str]) -> Option<Support> {
     KEYS.iter().find(|(pattern, _)| matches(pattern, key)).map(|(_, s)| *s)
 }
 
-/// True when some known key lies below this path (so it is a section, not a
-/// leaf, and its children are checked instead).
-pub fn is_section(key: &[&str]) -> bool {
+/// True when some listed key lies below this path (so it is a section, not a
+/// leaf, and its children are classified instead).
+fn is_section(key: &[&str]) -> bool {
     KEYS.iter().any(|(pattern, _)| {
         let pat: Vec<&str> = pattern.split('.').collect();
         pat.len() > key.len() && pat.iter().zip(key).all(|(p, k)| *p == "*" || p == k) && pat[key.len()] != "**"
     })
+}
+
+/// Classifies every key the tree sets: warnings for `Warn`, errors for `No`.
+/// Keys set to nothing (null, empty) are skipped: they change nothing.
+pub fn check(tree: &Node, p: &mut Problems) {
+    walk(tree, &mut Vec::new(), p);
+}
+
+fn walk(node: &Node, path: &mut Vec<String>, p: &mut Problems) {
+    let key: Vec<&str> = path.iter().map(String::as_str).collect();
+    if let Node::Map(entries) = node
+        && (key.is_empty() || is_section(&key))
+    {
+        for (k, v) in entries {
+            path.push(k.clone());
+            walk(v, path, p);
+            path.pop();
+        }
+        return;
+    }
+    if node.is_empty() {
+        return;
+    }
+    let joined = key.join(".");
+    match support(&key) {
+        Some(Support::Warn) => p.warn(format!("configuration key `{joined}` has no effect in berth yet")),
+        Some(Support::No) => p.errors.push(ConfigError::Unsupported(joined)),
+        Some(Support::Yes) | None => {}
+    }
 }
 
 #[cfg(test)]
