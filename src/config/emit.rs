@@ -5,7 +5,10 @@
 
 use std::fmt::Write;
 
-use super::tree::{Node, Scalar};
+use super::{
+    tree::{Node, Scalar},
+    value::BOOLEANS,
+};
 
 /// The tree as a YAML document.
 pub fn to_yaml(node: &Node) -> String {
@@ -70,8 +73,8 @@ fn inline(node: &Node) -> String {
     }
 }
 
-/// Words YAML 1.1 reads as booleans or null.
-const WORDS: &[&str] = &["true", "false", "yes", "no", "on", "off", "y", "n", "null", "~"];
+/// Words YAML reads as null.
+const NULLS: &[&str] = &["null", "~"];
 
 /// A string as a plain scalar when that reads back as the same string, else
 /// double-quoted.
@@ -103,7 +106,7 @@ fn plain_is_safe(text: &str) -> bool {
     let indicator = "-?:,[]{}#&*!|>'\"%@`".contains(first) || first.is_whitespace();
     let special_end = text.ends_with(char::is_whitespace) || text.ends_with(':');
     let special_inside = text.contains(": ") || text.contains(" #") || text.chars().any(char::is_control);
-    let word = WORDS.iter().any(|w| w.eq_ignore_ascii_case(text));
+    let word = BOOLEANS.iter().map(|(w, _)| w).chain(NULLS).any(|w| w.eq_ignore_ascii_case(text));
     !(numeric || indicator || special_end || special_inside || word)
 }
 

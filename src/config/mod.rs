@@ -26,13 +26,13 @@ mod value;
 
 use std::path::{Path, PathBuf};
 
-pub use env::GO_NAMES;
 pub use schema::Support;
 pub use sections::*;
-pub use tree::{KeyPath, Node, Scalar, Seg};
+pub use tree::{Node, Scalar};
 pub use value::Secret;
 
 use section::{Problems, Reader, Section, Visitor, Writer};
+use tree::KeyPath;
 
 /// The configuration when there is no file: plain HTTP on 127.0.0.1:5000,
 /// blobs in `./registry-data`.

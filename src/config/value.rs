@@ -42,11 +42,6 @@ pub const MASK: &str = "******";
 pub struct Secret(String);
 
 impl Secret {
-    /// Wraps a secret.
-    pub fn new(secret: impl Into<String>) -> Secret {
-        Secret(secret.into())
-    }
-
     /// The secret itself, for the code that uses it.
     pub fn expose(&self) -> &str {
         &self.0
@@ -98,7 +93,7 @@ impl Value for PathBuf {
 }
 
 /// YAML 1.1's booleans, as yaml.v2 resolves them (any letter case here).
-const BOOLEANS: &[(&str, bool)] = &[
+pub const BOOLEANS: &[(&str, bool)] = &[
     ("true", true),
     ("yes", true),
     ("on", true),

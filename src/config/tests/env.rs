@@ -217,7 +217,7 @@ fn errors_name_the_variable_that_set_the_key() {
 
 #[test]
 fn every_go_name_quirk_is_a_field() {
-    for (section, key, go) in GO_NAMES {
+    for (section, key, go) in rule::GO_NAMES {
         let var = format!("REGISTRY_{}_{}", section.replace("[]", "_0").replace('.', "_"), go).to_ascii_uppercase();
         let (mut tree, _) = tree::parse(BASE).unwrap();
         let mut p = section::Problems::default();
