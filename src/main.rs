@@ -3,7 +3,8 @@
 use std::{path::PathBuf, process::ExitCode};
 
 use berth::{
-    config::{Config, ConfigErrors},
+    config::{Config, ConfigErrors, Formatter},
+    logging::{self, Format, LogOptions},
     server::Server,
 };
 use clap::{Parser, Subcommand};
@@ -91,13 +92,15 @@ fn report(config: &Config) -> String {
 }
 
 fn run(config: Config) -> ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(config.log.level.as_str()));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
+    logging::init(&LogOptions {
+        level: config.log.level.as_str().to_owned(),
+        format: match config.log.formatter {
+            Formatter::Text => Format::Text,
+            Formatter::Json => Format::Json,
+            Formatter::Logstash => Format::Logstash,
+        },
+        fields: config.log.fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+    });
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }
@@ -112,12 +115,12 @@ fn run(config: Config) -> ExitCode {
         let server = match Server::start(&config).await {
             Ok(server) => server,
             Err(e) => {
-                eprintln!("berth: {e}");
+                eprintln!("berth: {e:#}");
                 return ExitCode::FAILURE;
             }
         };
-        println!("berth listening on http://{}", server.addr);
-        tracing::info!(addr = %server.addr, storage = config.storage.driver.name(), "serving");
+        println!("berth listening on {}", server.url);
+        tracing::info!(url = %server.url, storage = config.storage.driver.name(), "serving");
         wait_for_signal().await;
         tracing::info!("shutting down");
         server.shutdown().await;

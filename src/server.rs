@@ -1,14 +1,25 @@
 //! Assembles a running registry from a configuration: storage driver,
-//! registry, http app, listener.
+//! registry, auth, TLS, health checks, metrics, listeners. This is the one
+//! place where configuration sections become the options of the layers.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
 
-use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use anyhow::{Context, bail};
+use tokio::{
+    net::{TcpListener, UnixListener},
+    sync::watch,
+    task::JoinHandle,
+};
 
 use crate::{
-    config::{Config, Secret, StorageDriver},
-    health::Health,
-    http::{self, App, Auth, Listener, Settings, Transport, UploadSigner, Urls},
+    config::{self, Config, Net, Secret, StorageDriver},
+    health::{CheckSpec, Health, Probe},
+    http::{
+        self, App, Auth, Listener, Settings, Transport, UploadSigner, Urls,
+        auth::{Htpasswd, TokenAuth, TokenOptions},
+        debug::Debug,
+        tls::{self, TlsOptions},
+    },
     metrics::Metrics,
     registry::{Options, Registry},
     storage::{Driver, Filesystem, InMemory},
@@ -16,53 +27,215 @@ use crate::{
 
 /// A registry serving on a socket.
 pub struct Server {
-    /// The address it listens on.
+    /// The TCP address it listens on (unspecified with `http.net: unix`).
     pub addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<()>,
+    /// Where clients reach it: `http://…`, `https://…` or `unix:…`.
+    pub url: String,
+    /// The debug listener's address, when `http.debug.addr` is set.
+    pub debug_addr: Option<SocketAddr>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl Server {
     /// Builds everything the configuration describes and starts serving.
     pub async fn start(config: &Config) -> anyhow::Result<Server> {
-        let driver: Arc<dyn Driver> = match &config.storage.driver {
-            StorageDriver::Filesystem(fs) => Arc::new(Filesystem::open(&fs.rootdirectory)?),
-            StorageDriver::InMemory => Arc::new(InMemory::new()),
-            other => anyhow::bail!("storage driver {} is not supported by berth yet", other.name()),
-        };
+        let driver = storage_driver(config)?;
         if config.http.secret.is_none() {
             tracing::warn!(
                 "http.secret is not set: using a random one, so uploads in progress do not survive a restart"
             );
         }
-        let registry = Registry::new(driver, Options { delete_enabled: config.storage.delete.enabled });
+        let registry = Registry::new(driver.clone(), Options { delete_enabled: config.storage.delete.enabled });
+        let health = Health::start(health_checks(config, &driver)?);
+        let metrics = Arc::new(Metrics::default());
         let settings = Settings {
             signer: UploadSigner::new(config.http.secret.as_ref().map(Secret::expose)),
-            auth: Auth::None,
-            read_only: false,
+            auth: auth(config)?,
+            read_only: config.storage.maintenance.readonly.enabled,
             max_catalog_entries: config.catalog.maxentries,
             headers: config.http.headers.clone(),
-            urls: Urls::default(),
-            health: Arc::new(Health::default()),
-            metrics: Arc::new(Metrics::default()),
-            access_log: false,
+            urls: Urls {
+                host: config.http.host.clone(),
+                relative: config.http.relativeurls,
+                prefix: config.http.prefix.clone(),
+            },
+            health: health.clone(),
+            metrics: metrics.clone(),
+            access_log: !config.log.accesslog.disabled,
         };
         let app = Arc::new(App::new(registry, settings)?);
-        let listener = TcpListener::bind(&config.addr)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {} (http.addr): {e}", config.addr))?;
-        let addr = listener.local_addr()?;
-        let (stop, stopped) = oneshot::channel();
-        let transport = Transport { tls: None, http2: true, drain: std::time::Duration::from_secs(10) };
-        let task = tokio::spawn(http::serve(Listener::Tcp(listener), transport, app, async {
-            let _ = stopped.await;
-        }));
-        Ok(Server { addr, stop, task })
+        let transport = transport(config)?;
+        let (stop, stopped) = watch::channel(false);
+        let until_stopped = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+
+        let mut tasks = Vec::new();
+        let debug_addr = match &config.http.debug.addr {
+            Some(addr) => {
+                let listener =
+                    TcpListener::bind(bind_addr(addr)).await.with_context(|| format!("http.debug.addr {addr}"))?;
+                let bound = listener.local_addr()?;
+                let metrics =
+                    config.http.debug.prometheus.enabled.then(|| (metrics, config.http.debug.prometheus.path.clone()));
+                let debug = Arc::new(Debug { health, metrics });
+                tasks.push(tokio::spawn(http::debug::serve(listener, debug, until_stopped(stopped.clone()))));
+                Some(bound)
+            }
+            None => None,
+        };
+
+        let scheme = if transport.tls.is_some() { "https" } else { "http" };
+        let (listener, addr, url) = match config.http.net {
+            Net::Tcp => {
+                let listener = TcpListener::bind(&config.addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {} (http.addr)", config.addr))?;
+                let addr = listener.local_addr()?;
+                (Listener::Tcp(listener), addr, format!("{scheme}://{addr}"))
+            }
+            Net::Unix => {
+                let path = Path::new(&config.http.addr);
+                remove_stale_socket(path)?;
+                let listener = UnixListener::bind(path)
+                    .with_context(|| format!("cannot listen on {} (http.addr)", path.display()))?;
+                (Listener::Unix(listener), SocketAddr::from(([0, 0, 0, 0], 0)), format!("unix:{}", path.display()))
+            }
+        };
+        tasks.push(tokio::spawn(http::serve(listener, transport, app, until_stopped(stopped))));
+        Ok(Server { addr, url, debug_addr, stop, tasks })
     }
 
     /// Stops accepting, drains requests in flight, and returns.
     pub async fn shutdown(self) {
-        let _ = self.stop.send(());
-        let _ = self.task.await;
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
     }
+}
+
+/// Go's `:5000` means every interface.
+fn bind_addr(addr: &str) -> String {
+    if addr.starts_with(':') { format!("0.0.0.0{addr}") } else { addr.to_owned() }
+}
+
+/// A socket file left by a previous run would make the bind fail; anything
+/// else at that path is not ours to remove.
+fn remove_stale_socket(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => Ok(std::fs::remove_file(path)?),
+        Ok(_) => bail!("http.addr {} exists and is not a socket", path.display()),
+        Err(_) => Ok(()),
+    }
+}
+
+fn storage_driver(config: &Config) -> anyhow::Result<Arc<dyn Driver>> {
+    Ok(match &config.storage.driver {
+        StorageDriver::Filesystem(fs) => Arc::new(Filesystem::open(&fs.rootdirectory)?),
+        StorageDriver::InMemory => Arc::new(InMemory::new()),
+        other => bail!("storage driver {} is not supported by berth yet", other.name()),
+    })
+}
+
+fn auth(config: &Config) -> anyhow::Result<Auth> {
+    Ok(match config.auth.clone().unwrap_or_default() {
+        config::Auth::None => Auth::None,
+        config::Auth::Silly { realm, service } => Auth::Silly { realm, service },
+        config::Auth::Htpasswd { realm, path } => Auth::Htpasswd(
+            Htpasswd::open(&realm, &path).with_context(|| format!("auth.htpasswd.path {}", path.display()))?,
+        ),
+        config::Auth::Token {
+            realm,
+            service,
+            issuer,
+            rootcertbundle,
+            autoredirect,
+            autoredirectpath,
+            jwks,
+            signingalgorithms,
+        } => Auth::Token(TokenAuth::open(TokenOptions {
+            realm,
+            service,
+            issuer,
+            root_cert_bundle: rootcertbundle,
+            jwks,
+            signing_algorithms: signingalgorithms,
+            auto_redirect: autoredirect,
+            auto_redirect_path: autoredirectpath,
+        })?),
+    })
+}
+
+fn transport(config: &Config) -> anyhow::Result<Transport> {
+    let tls = match &config.http.tls {
+        Some(t) => Some(tls::server_config(&tls_options(config, t)?)?),
+        None => None,
+    };
+    let http2 = if tls.is_some() { !config.http.http2.disabled } else { config.http.h2c.enabled };
+    Ok(Transport { tls, http2, drain: config.http.draintimeout })
+}
+
+fn tls_options(config: &Config, t: &config::Tls) -> anyhow::Result<TlsOptions> {
+    let (Some(certificate), Some(key)) = (&t.certificate, &t.key) else {
+        bail!("http.tls needs both certificate and key");
+    };
+    let client_auth = match t.clientauth {
+        config::ClientAuth::RequireAndVerifyClientCert => tls::ClientAuth::RequireAndVerify,
+        config::ClientAuth::VerifyClientCertIfGiven => tls::ClientAuth::VerifyIfGiven,
+        other => bail!("http.tls.clientauth {} is not supported by berth yet", other.as_str()),
+    };
+    let minimum = match t.minimumtls {
+        config::MinimumTls::Tls13 => tls::MinimumTls::Tls13,
+        older => {
+            if older != config::MinimumTls::Tls12 {
+                tracing::warn!("http.tls.minimumtls {}: berth accepts TLS 1.2 and 1.3 only", older.as_str());
+            }
+            tls::MinimumTls::Tls12
+        }
+    };
+    Ok(TlsOptions {
+        certificate: certificate.clone(),
+        key: key.clone(),
+        client_cas: t.clientcas.clone(),
+        client_auth,
+        minimum,
+        cipher_suites: t.ciphersuites.clone(),
+        http2: !config.http.http2.disabled,
+    })
+}
+
+fn health_checks(config: &Config, driver: &Arc<dyn Driver>) -> anyhow::Result<Vec<CheckSpec>> {
+    let h = &config.health;
+    let threshold = |t: u64| u32::try_from(t).unwrap_or(u32::MAX);
+    let mut specs = Vec::new();
+    if h.storagedriver.enabled {
+        specs.push(CheckSpec {
+            name: format!("storagedriver_{}", config.storage.driver.name()),
+            probe: Probe::Storage(driver.clone()),
+            interval: h.storagedriver.interval,
+            threshold: threshold(h.storagedriver.threshold),
+        });
+    }
+    for f in &h.file {
+        let probe = Probe::File(f.file.clone().into());
+        specs.push(CheckSpec { name: f.file.clone(), probe, interval: f.interval, threshold: threshold(f.threshold) });
+    }
+    for c in &h.http {
+        let uri: ::http::Uri = c.uri.parse().with_context(|| format!("health.http uri {}", c.uri))?;
+        if uri.scheme_str() != Some("http") {
+            bail!("health.http uri {}: only http:// checks are supported by berth yet", c.uri);
+        }
+        let headers = c.headers.iter().flat_map(|(k, vs)| vs.iter().map(move |v| (k.clone(), v.clone()))).collect();
+        let status = u16::try_from(c.statuscode).unwrap_or(200);
+        let probe = Probe::Http { uri, headers, status, timeout: c.timeout };
+        specs.push(CheckSpec { name: c.uri.clone(), probe, interval: c.interval, threshold: threshold(c.threshold) });
+    }
+    for c in &h.tcp {
+        let probe = Probe::Tcp { addr: c.addr.clone(), timeout: c.timeout };
+        specs.push(CheckSpec { name: c.addr.clone(), probe, interval: c.interval, threshold: threshold(c.threshold) });
+    }
+    Ok(specs.into_iter().map(|s| CheckSpec { interval: s.interval.max(Duration::from_millis(10)), ..s }).collect())
 }

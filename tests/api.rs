@@ -4,6 +4,8 @@
 #[path = "api/common.rs"]
 mod common;
 
+#[path = "api/access.rs"]
+mod access;
 #[path = "api/blobs.rs"]
 mod blobs;
 #[path = "api/errors.rs"]
@@ -20,5 +22,7 @@ mod manifests;
 mod names;
 #[path = "api/referrers.rs"]
 mod referrers;
+#[path = "api/tls.rs"]
+mod tls;
 #[path = "api/uploads.rs"]
 mod uploads;

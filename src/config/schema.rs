@@ -25,9 +25,9 @@ const KEYS: &[(&str, Support)] = &[
     ("version", Support::Yes),
     ("loglevel", Support::Yes),
     ("log.level", Support::Yes),
-    ("log.formatter", Support::No),
-    ("log.fields.*", Support::Warn),
-    ("log.accesslog.disabled", Support::No),
+    ("log.formatter", Support::Yes),
+    ("log.fields.*", Support::Yes),
+    ("log.accesslog.disabled", Support::Yes),
     ("log.hooks", Support::No),
     ("log.reportcaller", Support::No),
     ("storage.filesystem", Support::Yes),
@@ -48,30 +48,31 @@ const KEYS: &[(&str, Support)] = &[
     ("storage.maintenance.uploadpurging.age", Support::No),
     ("storage.maintenance.uploadpurging.interval", Support::No),
     ("storage.maintenance.uploadpurging.dryrun", Support::No),
-    ("storage.maintenance.readonly.enabled", Support::No),
+    ("storage.maintenance.readonly.enabled", Support::Yes),
     ("storage.tag.concurrencylimit", Support::No),
-    ("auth.**", Support::No),
+    ("auth.**", Support::Yes),
     ("middleware.**", Support::No),
     ("http.addr", Support::Yes),
-    ("http.net", Support::No),
-    ("http.prefix", Support::No),
-    ("http.host", Support::No),
+    ("http.net", Support::Yes),
+    ("http.prefix", Support::Yes),
+    ("http.host", Support::Yes),
     ("http.secret", Support::Yes),
-    ("http.relativeurls", Support::No),
-    ("http.draintimeout", Support::No),
-    ("http.tls.**", Support::No),
-    ("http.debug.**", Support::No),
+    ("http.relativeurls", Support::Yes),
+    ("http.draintimeout", Support::Yes),
+    ("http.tls.letsencrypt.**", Support::No),
+    ("http.tls.**", Support::Yes),
+    ("http.debug.**", Support::Yes),
     ("http.headers.*", Support::Yes),
-    ("http.http2.disabled", Support::No),
-    ("http.h2c.enabled", Support::No),
+    ("http.http2.disabled", Support::Yes),
+    ("http.h2c.enabled", Support::Yes),
     ("notifications.**", Support::No),
     ("redis.**", Support::No),
-    ("health.storagedriver.enabled", Support::Warn),
-    ("health.storagedriver.interval", Support::Warn),
-    ("health.storagedriver.threshold", Support::Warn),
-    ("health.file", Support::No),
-    ("health.http", Support::No),
-    ("health.tcp", Support::No),
+    ("health.storagedriver.enabled", Support::Yes),
+    ("health.storagedriver.interval", Support::Yes),
+    ("health.storagedriver.threshold", Support::Yes),
+    ("health.file", Support::Yes),
+    ("health.http", Support::Yes),
+    ("health.tcp", Support::Yes),
     ("proxy.**", Support::No),
     ("catalog.maxentries", Support::Yes),
     ("tags.maxtags", Support::No),
@@ -141,7 +142,10 @@ mod tests {
     fn classifies_keys() {
         assert_eq!(support(&["http", "addr"]), Some(Support::Yes));
         assert_eq!(support(&["http", "headers", "X-Frame-Options"]), Some(Support::Yes));
-        assert_eq!(support(&["auth", "htpasswd", "path"]), Some(Support::No));
+        assert_eq!(support(&["auth", "htpasswd", "path"]), Some(Support::Yes));
+        assert_eq!(support(&["http", "tls", "certificate"]), Some(Support::Yes));
+        assert_eq!(support(&["http", "tls", "letsencrypt"]), Some(Support::No));
+        assert_eq!(support(&["redis", "addr"]), Some(Support::No));
         assert_eq!(support(&["http", "adr"]), None);
         assert!(is_section(&["http"]));
         assert!(is_section(&["storage", "filesystem"]));

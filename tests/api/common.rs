@@ -61,7 +61,21 @@ async fn launch(filesystem: bool, delete: bool, extra: &str) -> Registry {
     Registry { base: format!("http://{}", server.addr), client, tmp, server }
 }
 
+/// A server from a whole config.yml (whose `http.addr` should be 127.0.0.1:0).
+pub async fn start_config(yaml: &str) -> Registry {
+    let config = Config::parse(yaml).unwrap_or_else(|e| panic!("config {yaml}: {e}"));
+    let server = Server::start(&config).await.expect("server starts");
+    let client =
+        reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    Registry { base: format!("http://{}", server.addr), client, tmp: None, server }
+}
+
 impl Registry {
+    /// The debug listener's address, when configured.
+    pub fn debug_addr(&self) -> Option<std::net::SocketAddr> {
+        self.server.debug_addr
+    }
+
     pub async fn stop(self) {
         let Registry { client, tmp, server, .. } = self;
         drop(client);

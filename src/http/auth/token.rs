@@ -47,7 +47,7 @@ pub struct TokenOptions {
     /// Who must have issued tokens (`iss`).
     pub issuer: String,
     /// PEM certificates whose keys, or which as roots, vouch for tokens.
-    pub root_cert_bundle: PathBuf,
+    pub root_cert_bundle: Option<PathBuf>,
     /// A JSON Web Key Set of further trusted keys.
     pub jwks: Option<PathBuf>,
     /// Algorithms accepted; empty means all berth can verify.
@@ -238,23 +238,18 @@ fn file_error(key: &'static str, path: &Path, why: impl ToString) -> TokenError 
 impl TokenAuth {
     /// Loads the trusted certificates and keys.
     pub fn open(options: TokenOptions) -> Result<TokenAuth, TokenError> {
-        let bundle = &options.root_cert_bundle;
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(bundle)
-            .map_err(|e| file_error("rootcertbundle", bundle, e))?
-            .collect::<Result<_, _>>()
-            .map_err(|e| file_error("rootcertbundle", bundle, e))?;
-        if certs.is_empty() {
-            return Err(file_error("rootcertbundle", bundle, "no PEM certificate found"));
-        }
         let mut keys = HashMap::new();
         let mut anchors = Vec::new();
-        for cert in &certs {
-            let (_, parsed) =
-                x509_parser::parse_x509_certificate(cert).map_err(|e| file_error("rootcertbundle", bundle, e))?;
-            let key = PublicKey::of_certificate(cert).map_err(|e| file_error("rootcertbundle", bundle, e))?;
-            keys.insert(libtrust_key_id(parsed.public_key().raw), key);
-            let anchor = webpki::anchor_from_trusted_cert(cert).map_err(|e| file_error("rootcertbundle", bundle, e))?;
-            anchors.push(anchor.to_owned());
+        if let Some(bundle) = &options.root_cert_bundle {
+            for cert in &load_bundle(bundle)? {
+                let (_, parsed) =
+                    x509_parser::parse_x509_certificate(cert).map_err(|e| file_error("rootcertbundle", bundle, e))?;
+                let key = PublicKey::of_certificate(cert).map_err(|e| file_error("rootcertbundle", bundle, e))?;
+                keys.insert(libtrust_key_id(parsed.public_key().raw), key);
+                let anchor =
+                    webpki::anchor_from_trusted_cert(cert).map_err(|e| file_error("rootcertbundle", bundle, e))?;
+                anchors.push(anchor.to_owned());
+            }
         }
         if let Some(path) = &options.jwks {
             keys.extend(load_jwks(path)?);
@@ -380,6 +375,17 @@ impl TokenAuth {
         }
         Ok(())
     }
+}
+
+fn load_bundle(bundle: &Path) -> Result<Vec<CertificateDer<'static>>, TokenError> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(bundle)
+        .map_err(|e| file_error("rootcertbundle", bundle, e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| file_error("rootcertbundle", bundle, e))?;
+    if certs.is_empty() {
+        return Err(file_error("rootcertbundle", bundle, "no PEM certificate found"));
+    }
+    Ok(certs)
 }
 
 fn load_jwks(path: &Path) -> Result<HashMap<String, PublicKey>, TokenError> {

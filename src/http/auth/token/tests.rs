@@ -60,7 +60,7 @@ fn auth(dir: &Path, bundle_pem: &str, jwks: Option<serde_json::Value>) -> TokenA
         realm: "https://auth.example/token".into(),
         service: "registry".into(),
         issuer: "issuer".into(),
-        root_cert_bundle: bundle,
+        root_cert_bundle: Some(bundle),
         jwks,
         ..Default::default()
     })
