@@ -5,7 +5,8 @@ use std::{path::PathBuf, process::ExitCode};
 use berth::{
     config::{Config, ConfigErrors, Formatter},
     logging::{self, Format, LogOptions},
-    server::Server,
+    registry::GcOptions,
+    server::{Server, open_registry},
 };
 use clap::{Parser, Subcommand};
 
@@ -23,6 +24,23 @@ enum Command {
     /// /etc/distribution/config.yml or /etc/docker/registry/config.yml, else
     /// plain HTTP on 127.0.0.1:5000 with files in ./registry-data.
     Serve {
+        /// A distribution config.yml (version 0.1).
+        config: Option<PathBuf>,
+    },
+    /// Delete what no manifest references, as distribution's
+    /// `registry garbage-collect`. Run it with the registry stopped or in
+    /// read-only mode.
+    #[command(name = "garbage-collect")]
+    GarbageCollect {
+        /// Print what would be deleted, delete nothing.
+        #[arg(short = 'd', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+        dry_run: bool,
+        /// Also delete manifests no tag reaches (children of tagged indexes stay).
+        #[arg(short = 'm', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+        delete_untagged: bool,
+        /// Print nothing but errors.
+        #[arg(short = 'q', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+        quiet: bool,
         /// A distribution config.yml (version 0.1).
         config: Option<PathBuf>,
     },
@@ -51,6 +69,10 @@ fn main() -> ExitCode {
             Ok(config) => run(config),
             Err(e) => refuse(&e),
         },
+        Command::GarbageCollect { dry_run, delete_untagged, quiet, config } => match load(config) {
+            Ok(config) => garbage_collect(&config, GcOptions { dry_run, delete_untagged }, quiet),
+            Err(e) => refuse(&e),
+        },
         Command::Config { command: ConfigCommand::Check { config } } => match load(config) {
             Ok(config) => {
                 print!("{}", report(&config));
@@ -58,6 +80,28 @@ fn main() -> ExitCode {
             }
             Err(e) => refuse(&e),
         },
+    }
+}
+
+fn garbage_collect(config: &Config, options: GcOptions, quiet: bool) -> ExitCode {
+    let collect = async {
+        let (registry, _) = open_registry(config)?;
+        registry
+            .garbage_collect(options, |line| {
+                if !quiet {
+                    println!("{line}");
+                }
+            })
+            .await
+            .map_err(anyhow::Error::from)
+    };
+    let outcome = tokio::runtime::Runtime::new().map_err(anyhow::Error::from).and_then(|rt| rt.block_on(collect));
+    match outcome {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("berth: garbage-collect: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 

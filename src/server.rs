@@ -40,13 +40,12 @@ pub struct Server {
 impl Server {
     /// Builds everything the configuration describes and starts serving.
     pub async fn start(config: &Config) -> anyhow::Result<Server> {
-        let driver = storage_driver(config)?;
+        let (registry, driver) = open_registry(config)?;
         if config.http.secret.is_none() {
             tracing::warn!(
                 "http.secret is not set: using a random one, so uploads in progress do not survive a restart"
             );
         }
-        let registry = Registry::new(driver.clone(), Options { delete_enabled: config.storage.delete.enabled });
         let health = Health::start(health_checks(config, &driver)?);
         let metrics = Arc::new(Metrics::default());
         let settings = Settings {
@@ -132,12 +131,16 @@ fn remove_stale_socket(path: &Path) -> anyhow::Result<()> {
     }
 }
 
-fn storage_driver(config: &Config) -> anyhow::Result<Arc<dyn Driver>> {
-    Ok(match &config.storage.driver {
+/// The registry over the configured storage driver (for the server and for
+/// commands such as `garbage-collect`).
+pub fn open_registry(config: &Config) -> anyhow::Result<(Registry, Arc<dyn Driver>)> {
+    let driver: Arc<dyn Driver> = match &config.storage.driver {
         StorageDriver::Filesystem(fs) => Arc::new(Filesystem::open(&fs.rootdirectory)?),
         StorageDriver::InMemory => Arc::new(InMemory::new()),
         other => bail!("storage driver {} is not supported by berth yet", other.name()),
-    })
+    };
+    let registry = Registry::new(driver.clone(), Options { delete_enabled: config.storage.delete.enabled });
+    Ok((registry, driver))
 }
 
 fn auth(config: &Config) -> anyhow::Result<Auth> {

@@ -10,6 +10,8 @@ mod access;
 mod blobs;
 #[path = "api/errors.rs"]
 mod errors;
+#[path = "api/gc.rs"]
+mod gc;
 #[path = "api/headers.rs"]
 mod headers;
 #[path = "api/layout.rs"]

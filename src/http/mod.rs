@@ -152,6 +152,11 @@ impl App {
             }
         };
         let mut reply = result.unwrap_or_else(|e| response::error(&e));
+        if method == Method::HEAD {
+            // HEAD answers carry the headers of a GET, never its bytes; over
+            // HTTP/2 a body on a HEAD answer is a protocol error.
+            reply = response::without_body(reply);
+        }
         for (name, value) in &self.headers {
             reply.headers_mut().append(name.clone(), value.clone());
         }

@@ -50,6 +50,13 @@ pub fn stream(status: StatusCode, len: u64, body: ByteStream) -> Reply {
     r
 }
 
+/// The same response with an empty body and its headers (Content-Length
+/// included) unchanged.
+pub fn without_body(reply: Reply) -> Reply {
+    let (parts, _) = reply.into_parts();
+    Response::from_parts(parts, Empty::new().map_err(|e| match e {}).boxed_unsync())
+}
+
 /// The error response.
 pub fn error(e: &ApiError) -> Reply {
     let mut r = bytes(e.status, "application/json; charset=utf-8", Bytes::from(e.body()));

@@ -9,9 +9,19 @@ use super::{digest::Digest, name::RepoName, reference::Tag};
 
 const ROOT: &str = "docker/registry/v2";
 
+/// The directory of every blob's bytes.
+pub fn blobs() -> String {
+    format!("{ROOT}/blobs")
+}
+
+/// `blobs/<alg>/<2 hex>/<hex>`: the directory of one blob.
+pub fn blob_dir(d: &Digest) -> String {
+    format!("{ROOT}/blobs/{}/{}/{}", d.algorithm().as_str(), &d.hex()[..2], d.hex())
+}
+
 /// `blobs/<alg>/<2 hex>/<hex>/data`: the bytes of a blob or manifest.
 pub fn blob_data(d: &Digest) -> String {
-    format!("{ROOT}/blobs/{}/{}/{}/data", d.algorithm().as_str(), &d.hex()[..2], d.hex())
+    format!("{}/data", blob_dir(d))
 }
 
 /// The directory holding every repository.
@@ -73,9 +83,14 @@ pub fn tag_current(name: &RepoName, tag: &Tag) -> String {
     format!("{}/current/link", tag_dir(name, tag))
 }
 
+/// The directory of one entry of a tag's history of targets.
+pub fn tag_index_dir(name: &RepoName, tag: &Tag, d: &Digest) -> String {
+    digest_dir(format!("{}/index", tag_dir(name, tag)), d)
+}
+
 /// One entry of a tag's history of targets.
 pub fn tag_index_link(name: &RepoName, tag: &Tag, d: &Digest) -> String {
-    format!("{}/link", digest_dir(format!("{}/index", tag_dir(name, tag)), d))
+    format!("{}/link", tag_index_dir(name, tag, d))
 }
 
 /// The directory of one upload session.

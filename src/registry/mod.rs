@@ -8,6 +8,7 @@
 mod blob;
 mod catalog;
 pub mod digest;
+mod gc;
 pub mod layout;
 pub mod manifest;
 pub mod name;
@@ -23,6 +24,7 @@ use crate::storage::{Driver, StorageError};
 pub use blob::BlobInfo;
 pub use catalog::Page;
 pub use digest::{Algorithm, Digest};
+pub use gc::{GcOptions, GcReport};
 pub use manifest::{PutManifest, StoredManifest};
 pub use name::RepoName;
 pub use reference::{Reference, Tag};

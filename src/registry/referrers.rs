@@ -75,6 +75,21 @@ impl super::Registry {
         Ok(found)
     }
 
+    /// Drops a manifest from the referrers index of its subject (when it has
+    /// one), as it leaves the repository.
+    pub(super) async fn forget_referrer(&self, name: &RepoName, digest: &Digest) -> Result<(), RegistryError> {
+        let body = match self.driver.get(&layout::blob_data(digest)).await {
+            Ok(body) => body,
+            Err(e) if e.is_not_found() => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        let media_type = parse::served_media_type(&body);
+        if let Ok(parse::Manifest { subject: Some(subject), .. }) = parse::parse(&body, Some(&media_type)) {
+            self.driver.delete(&layout::referrer_link(name, &subject.digest, digest)).await?;
+        }
+        Ok(())
+    }
+
     /// Indexes the subjects of every manifest revision, once per repository.
     async fn ensure_referrers_index(&self, name: &RepoName) -> Result<(), RegistryError> {
         let marker = layout::referrers_indexed(name);

@@ -489,3 +489,165 @@ verify_index() {
   # shellcheck disable=SC2086 # word splitting of the layer lists is intended
   verify_blobs "$name blobs" "$repo" "$IMG_AMD64_CONFIG" $IMG_AMD64_LAYERS "$IMG_ARM64_CONFIG" $IMG_ARM64_LAYERS
 }
+
+# ---------------------------------------------------------------- registries with their own config
+# (TLS, auth, read-only, REGISTRY_* environment overrides)
+
+# wait_port PORT SECONDS [PID [DECOY]]: until 127.0.0.1:PORT accepts TCP connections; gives
+# up early if PID died or if 127.0.0.1:DECOY accepts connections instead (returns 2).
+wait_port() {
+  local port=$1 secs=$2 pid=${3:-} decoy=${4:-} i
+  for ((i = 0; i < secs * 10; i++)); do
+    (: <"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+    if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then return 1; fi
+    if [ -n "$decoy" ] && (: <"/dev/tcp/127.0.0.1/$decoy") 2>/dev/null; then return 2; fi
+    sleep 0.1
+  done
+  return 1
+}
+
+# start_registry_config KIND CONFIG SCHEME PORT [NAME=VALUE...]: starts `BIN serve CONFIG`
+# with a config the caller wrote, listening on 127.0.0.1:PORT (in the config or in a
+# REGISTRY_HTTP_ADDR given here). The environment has the REGISTRY_* variables given as
+# NAME=VALUE and no other (see start_registry). Waits until PORT accepts connections, not
+# for a 2xx: with auth /v2/ answers 401, with client certificates nothing answers curl alone.
+# Sets REG_PID, REG_PORT, REG (127.0.0.1:PORT), REG_URL (SCHEME://127.0.0.1:PORT), REG_LOG.
+# With REG_DECOY_PORT set (the config file's http.addr port when the address is meant to
+# come from REGISTRY_HTTP_ADDR), fails at once if the registry listens there instead.
+start_registry_config() {
+  local kind=$1 cfg=$2 scheme=$3 port=$4 bin
+  shift 4
+  bin=$(registry_bin "$kind")
+  if [ ! -x "$bin" ]; then
+    echo "registry binary for '$kind' not found or not executable: $bin" >&2
+    return 1
+  fi
+  local -a clean_env=(-u AWS_CA_BUNDLE)
+  local v
+  for v in $(compgen -e); do [[ $v == REGISTRY_* ]] && clean_env+=(-u "$v"); done
+  REG_PORT=$port
+  REG_LOG=$(mktemp "$WORK/$kind-$port.XXXX.log")
+  env "${clean_env[@]}" "$@" "$bin" serve "$cfg" >"$REG_LOG" 2>&1 &
+  REG_PID=$!
+  track_pid "$REG_PID"
+  REG=127.0.0.1:$port
+  REG_URL=$scheme://$REG
+  local rc=0
+  wait_port "$port" 30 "$REG_PID" "${REG_DECOY_PORT:-}" || rc=$?
+  if [ "$rc" = 2 ]; then
+    echo "$kind registry ($cfg) listens on the config file's 127.0.0.1:$REG_DECOY_PORT, not on $REG:" \
+      "the environment's REGISTRY_HTTP_ADDR was not applied" >&2
+    return 1
+  elif [ "$rc" != 0 ]; then
+    echo "$kind registry ($cfg) did not listen on $REG; log:" >&2
+    tail -20 "$REG_LOG" | sed 's/^/    /' >&2
+    return 1
+  fi
+  echo "# $kind registry on $REG_URL (pid $REG_PID, config $(basename "$cfg"))"
+}
+
+# make_pki DIR: a private PKI made with openssl (EC P-256, valid 2 days):
+#   ca.pem                root CA (what clients trust)
+#   int.pem               intermediate CA, signed by the root
+#   server.pem/.key       leaf for IP:127.0.0.1 and DNS:localhost, signed by the intermediate
+#   chain.pem             server.pem + int.pem (what the registry serves)
+#   client-ca.pem         a second root, for client certificates (http.tls.clientcas)
+#   client.pem/.key       client certificate signed by client-ca.pem
+#   stranger.pem/.key     client certificate signed by ca.pem: not trusted for clients
+make_pki() {
+  local d=$1
+  mkdir -p "$d"
+  cat >"$d/ext.cnf" <<'EOF2'
+[x_root]
+basicConstraints=critical,CA:TRUE
+keyUsage=critical,keyCertSign,cRLSign
+subjectKeyIdentifier=hash
+[x_inter]
+basicConstraints=critical,CA:TRUE,pathlen:0
+keyUsage=critical,keyCertSign,cRLSign
+subjectKeyIdentifier=hash
+authorityKeyIdentifier=keyid
+[x_server]
+basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth
+subjectAltName=IP:127.0.0.1,DNS:localhost
+authorityKeyIdentifier=keyid
+[x_client]
+basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=clientAuth
+authorityKeyIdentifier=keyid
+EOF2
+  # pki_cert NAME SUBJECT EXTENSIONS [ISSUER]: NAME.key and NAME.pem (self-signed without ISSUER).
+  pki_cert() {
+    local n=$1 subj=$2 ext=$3 issuer=${4:-}
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$d/$n.key" 2>/dev/null
+    openssl req -new -key "$d/$n.key" -subj "$subj" -out "$d/$n.csr"
+    if [ -z "$issuer" ]; then
+      openssl x509 -req -in "$d/$n.csr" -signkey "$d/$n.key" -days 2 \
+        -extfile "$d/ext.cnf" -extensions "$ext" -out "$d/$n.pem" 2>/dev/null
+    else
+      openssl x509 -req -in "$d/$n.csr" -CA "$d/$issuer.pem" -CAkey "$d/$issuer.key" \
+        -set_serial "0x$(openssl rand -hex 8)" -days 2 \
+        -extfile "$d/ext.cnf" -extensions "$ext" -out "$d/$n.pem" 2>/dev/null
+    fi
+    rm -f "$d/$n.csr"
+  }
+  pki_cert ca "/CN=berth e2e root CA" x_root
+  pki_cert int "/CN=berth e2e intermediate CA" x_inter ca
+  pki_cert server "/CN=localhost" x_server int
+  cat "$d/server.pem" "$d/int.pem" >"$d/chain.pem"
+  pki_cert client-ca "/CN=berth e2e client CA" x_root
+  pki_cert client "/CN=e2e-client" x_client client-ca
+  pki_cert stranger "/CN=e2e-stranger" x_client ca
+  openssl verify -CAfile "$d/ca.pem" -untrusted "$d/int.pem" "$d/server.pem" >/dev/null
+  openssl verify -CAfile "$d/client-ca.pem" "$d/client.pem" >/dev/null
+}
+
+# cert_dir DIR CA [CLIENT_CERT CLIENT_KEY]: a containers-tools certificate directory
+# (--cert-dir): DIR/ca.crt, and DIR/client.cert + DIR/client.key when given.
+cert_dir() {
+  mkdir -p "$1"
+  cp "$2" "$1/ca.crt"
+  if [ -n "${3:-}" ]; then
+    cp "$3" "$1/client.cert"
+    cp "$4" "$1/client.key"
+  fi
+}
+
+# add_htpasswd FILE COST USER PASSWORD: appends a bcrypt entry (htpasswd -nbB -C COST).
+add_htpasswd() {
+  htpasswd -nbB -C "$2" "$3" "$4" | sed '/^$/d' >>"$1"
+}
+
+# fetch METHOD URL [CURL_ARGS...]: one request with the system curl (no CA, no credentials
+# unless given); prints the status (000 when no HTTP answer came) and leaves the response
+# headers in $WORK/r.hdr and the body in $WORK/r.body, the curl exit code in $WORK/r.rc.
+fetch() {
+  local m=$1 url=$2 rc=0
+  shift 2
+  local mo=(-X "$m")
+  [ "$m" = HEAD ] && mo=(-I)
+  : >"$WORK/r.hdr"
+  : >"$WORK/r.body"
+  command curl -s -o "$WORK/r.body" -D "$WORK/r.hdr" -w '%{http_code}' "${mo[@]}" "$@" "$url" || rc=$?
+  echo "$rc" >"$WORK/r.rc"
+}
+
+# check_last_output NAME ERE: the output of the last check_cmd/check_fails matches ERE
+# (case-insensitive); the matching line is shown, for the record of what the client said.
+check_last_output() {
+  local line
+  line=$(grep -iE -m1 "$2" "$WORK/check.out" || true)
+  if [ -n "$line" ]; then
+    ok "$1"
+    echo "#   ${line:0:200}"
+  else
+    not_ok "$1"
+    tail -3 "$WORK/check.out" | sed 's/^/       /'
+  fi
+}
+
+# error_code: .errors[0].code of the last fetch's body (empty if it is not registry JSON).
+error_code() { jq -r '.errors[0].code // empty' "$WORK/r.body" 2>/dev/null || true; }

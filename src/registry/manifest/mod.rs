@@ -7,7 +7,7 @@ pub mod parse;
 use bytes::Bytes;
 use futures_util::future::try_join_all;
 
-use self::{media_type::Kind, parse::Descriptor};
+use self::media_type::Kind;
 use super::{Algorithm, Digest, Reference, RegistryError, RepoName, Tag, layout};
 
 /// The largest manifest accepted (the spec asks for at least 4 MiB).
@@ -151,16 +151,12 @@ impl super::Registry {
                 Ok(self.driver.delete(&layout::tag_dir(name, tag)).await?)
             }
             Reference::Digest(digest) => {
-                let manifest = self.read_manifest(name, digest).await?;
+                self.read_manifest(name, digest).await?;
                 for tag in self.tags_pointing_at(name, digest).await? {
                     self.driver.delete(&layout::tag_dir(name, &tag)).await?;
                 }
                 self.driver.delete(&layout::revision_dir(name, digest)).await?;
-                if let Ok(parse::Manifest { subject: Some(Descriptor { digest: subject, .. }), .. }) =
-                    parse::parse(&manifest.body, Some(&manifest.media_type))
-                {
-                    self.driver.delete(&layout::referrer_link(name, &subject, digest)).await?;
-                }
+                self.forget_referrer(name, digest).await?;
                 Ok(())
             }
         }
