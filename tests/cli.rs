@@ -81,3 +81,66 @@ fn reads_registry_configuration_path() {
     assert!(dir.path().join("root").is_dir());
     assert!(stop(child).success());
 }
+
+#[test]
+fn serves_on_a_unix_socket() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("berth.sock");
+    let config = write_config(dir.path(), "");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("  addr: 127.0.0.1:0\n", &format!("  net: unix\n  addr: '{}'\n", socket.display()));
+    std::fs::write(&config, text).unwrap();
+    let mut child =
+        Command::new(BERTH).arg("serve").arg(&config).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), format!("berth listening on unix:{}", socket.display()));
+    let mut s = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+    write!(s, "GET /v2/ HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\r\n").unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(stop(child).success());
+}
+
+#[test]
+fn json_logs_with_fields_and_a_combined_access_log_without_credentials() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "log:\n  formatter: json\n  fields:\n    service: registry\n");
+    let mut child =
+        Command::new(BERTH).arg("serve").arg(&config).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let addr = line.trim().strip_prefix("berth listening on http://").unwrap().to_owned();
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        s,
+        "GET /v2/ HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Basic c2VjcmV0OnBhc3N3b3Jk\r\nUser-Agent: cli-test\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    let mut access = String::new();
+    stdout.read_line(&mut access).unwrap();
+    assert!(
+        access.starts_with("127.0.0.1 - - [")
+            && access.trim_end().ends_with(r#""GET /v2/ HTTP/1.1" 200 2 "" "cli-test""#),
+        "{access}"
+    );
+    let mut err = child.stderr.take().unwrap();
+    assert!(stop(child).success());
+    let mut stderr = String::new();
+    err.read_to_string(&mut stderr).unwrap();
+    let completed = stderr.lines().find(|l| l.contains("response completed")).unwrap_or_else(|| panic!("{stderr}"));
+    let json: serde_json::Value = serde_json::from_str(completed).unwrap();
+    assert_eq!(json["service"], "registry");
+    assert_eq!(json["level"], "info");
+    assert_eq!(json["http.response.status"], "200");
+    for secret in ["c2VjcmV0", "password", "Authorization"] {
+        assert!(!stderr.contains(secret) && !access.contains(secret), "{secret} logged");
+    }
+}
