@@ -144,3 +144,40 @@ fn json_logs_with_fields_and_a_combined_access_log_without_credentials() {
         assert!(!stderr.contains(secret) && !access.contains(secret), "{secret} logged");
     }
 }
+
+#[test]
+fn sigterm_lets_a_request_in_flight_finish_within_the_drain_timeout() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let text = std::fs::read_to_string(&config).unwrap().replace("http:\n", "http:\n  draintimeout: 10s\n");
+    std::fs::write(&config, text).unwrap();
+    let (child, addr) = start(Command::new(BERTH).arg("serve").arg(&config));
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    write!(s, "POST /v2/drain/blobs/uploads/ HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n").unwrap();
+    let mut head = [0u8; 4096];
+    let n = s.read(&mut head).unwrap();
+    let reply = String::from_utf8_lossy(&head[..n]).into_owned();
+    let location = reply
+        .lines()
+        .find_map(|l| l.strip_prefix("location: "))
+        .unwrap_or_else(|| panic!("{reply}"))
+        .trim()
+        .trim_start_matches(&format!("http://{addr}"))
+        .to_owned();
+    write!(s, "PATCH {location} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 10\r\nConnection: close\r\n\r\nhalf-")
+        .unwrap();
+    s.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let pid = child.id();
+    Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(std::net::TcpStream::connect(&addr).is_err(), "no new connections once stopping");
+    s.write_all(b"done!").unwrap();
+    let mut rest = String::new();
+    s.read_to_string(&mut rest).unwrap();
+    assert!(rest.starts_with("HTTP/1.1 202"), "the request in flight finished: {rest}");
+    assert!(rest.contains("range: 0-9"), "{rest}");
+    let mut child = child;
+    assert!(child.wait().unwrap().success());
+}
