@@ -164,6 +164,10 @@ fn run(config: Config) -> ExitCode {
             }
         };
         println!("berth listening on {}", server.url);
+        match &config.origin.file {
+            Some(file) => println!("berth configuration: {}", file.display()),
+            None => println!("berth configuration: the embedded default (files in ./registry-data)"),
+        }
         tracing::info!(url = %server.url, storage = config.storage.driver.name(), "serving");
         wait_for_signal().await;
         tracing::info!("shutting down");
