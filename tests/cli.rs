@@ -124,6 +124,9 @@ fn json_logs_with_fields_and_a_combined_access_log_without_credentials() {
     .unwrap();
     let mut reply = String::new();
     s.read_to_string(&mut reply).unwrap();
+    let mut origin = String::new();
+    stdout.read_line(&mut origin).unwrap();
+    assert_eq!(origin.trim(), format!("berth configuration: {}", config.display()));
     let mut access = String::new();
     stdout.read_line(&mut access).unwrap();
     assert!(
