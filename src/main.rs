@@ -156,6 +156,15 @@ fn run(config: Config) -> ExitCode {
         }
     };
     runtime.block_on(async {
+        // Before anyone can learn the address: a SIGTERM that came before the
+        // handler would kill the process instead of draining it.
+        let stop = match stop_signals() {
+            Ok(stop) => stop,
+            Err(e) => {
+                eprintln!("berth: cannot handle signals: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
         let server = match Server::start(&config).await {
             Ok(server) => server,
             Err(e) => {
@@ -163,24 +172,30 @@ fn run(config: Config) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        println!("berth listening on {}", server.url);
-        match &config.origin.file {
-            Some(file) => println!("berth configuration: {}", file.display()),
-            None => println!("berth configuration: the embedded default (files in ./registry-data)"),
-        }
+        let origin = match &config.origin.file {
+            Some(file) => file.display().to_string(),
+            None => "the embedded default (files in ./registry-data)".to_owned(),
+        };
+        // One write: the server already answers, and access log lines must
+        // not land between these two.
+        println!("berth listening on {}\nberth configuration: {origin}", server.url);
         tracing::info!(url = %server.url, storage = config.storage.driver.name(), "serving");
-        wait_for_signal().await;
+        stop.await;
         tracing::info!("shutting down");
         server.shutdown().await;
         ExitCode::SUCCESS
     })
 }
 
-async fn wait_for_signal() {
+/// Resolves on SIGTERM or SIGINT; the handlers are installed at once.
+fn stop_signals() -> std::io::Result<impl Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
 }

@@ -3,8 +3,8 @@
 # final "N passed, M failed" line; exits non-zero if anything failed.
 #   usage: run.sh [berth|reference] [SUITE...]
 #     KIND     the registry the client suites run against (default berth)
-#     SUITE    any of: skopeo podman buildah docker compat tls_auth seeds_env stream
-#              (default: all eight; stream pushes a 2 GiB blob through berth and only runs
+#     SUITE    any of: skopeo podman buildah docker compat tls_auth token seeds_env stream
+#              (default: all nine; stream pushes a 2 GiB blob through berth and only runs
 #              for KIND berth), or the name of another tests/e2e/NAME.sh, which is run with
 #              KIND as its argument
 #   compat.sh always runs berth and the reference against each other (needs $BERTH).
@@ -16,7 +16,7 @@ E2E_DIR=$(cd "$(dirname "$0")" && pwd)
 KIND=${1:-berth}
 shift || true
 SUITES=("$@")
-((${#SUITES[@]})) || SUITES=(skopeo podman buildah docker compat tls_auth seeds_env)
+((${#SUITES[@]})) || SUITES=(skopeo podman buildah docker compat tls_auth token seeds_env)
 if ((!$#)) && [ "$KIND" = berth ]; then SUITES+=(stream); fi
 
 case $KIND in berth | reference) ;; *) echo "usage: run.sh [berth|reference] [SUITE...]" >&2; exit 2 ;; esac

@@ -32,15 +32,23 @@ pub fn challenge_scope(scopes: &[Scope]) -> String {
     entries.join(" ")
 }
 
-/// distribution's `detail` of a 401: the access records the request needed.
+/// distribution's `detail` of a 401: the access records the request needed,
+/// fields in Go's order.
 pub fn access_records(scopes: &[Scope]) -> serde_json::Value {
-    let records: Vec<serde_json::Value> = scopes
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Record<'a> {
+        #[serde(rename = "Type")]
+        kind: &'a str,
+        class: &'a str,
+        name: &'a str,
+        action: &'a str,
+    }
+    let records: Vec<Record<'_>> = scopes
         .iter()
-        .flat_map(|s| {
-            s.actions.iter().map(move |a| serde_json::json!({"Type": s.kind, "Class": "", "Name": s.name, "Action": a}))
-        })
+        .flat_map(|s| s.actions.iter().map(move |a| Record { kind: s.kind, class: "", name: &s.name, action: a }))
         .collect();
-    if records.is_empty() { serde_json::Value::Null } else { records.into() }
+    if records.is_empty() { serde_json::Value::Null } else { serde_json::to_value(records).unwrap_or_default() }
 }
 
 fn repo(name: &impl ToString, actions: &[&'static str]) -> Scope {

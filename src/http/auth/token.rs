@@ -301,7 +301,10 @@ impl TokenAuth {
         };
         let mut challenge = format!("Bearer realm={realm:?},service={:?}", self.options.service);
         if !scopes.is_empty() {
-            challenge.push_str(&format!(",scope={:?}", super::scope::challenge_scope(scopes)));
+            // distribution's token provider: one entry per resource with its
+            // actions comma-joined (silly auth lists one entry per action).
+            let entries: Vec<String> = scopes.iter().map(Scope::to_string).collect();
+            challenge.push_str(&format!(",scope={:?}", entries.join(" ")));
         }
         if let Some(error) = error {
             challenge.push_str(&format!(",error={error:?}"));
