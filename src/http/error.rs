@@ -17,7 +17,7 @@ pub struct ApiError {
     /// The code's standard message.
     pub message: &'static str,
     /// What exactly went wrong.
-    pub detail: Value,
+    pub detail: Box<Value>,
     /// Extra headers (e.g. `Range` on a 416).
     pub headers: Vec<(&'static str, String)>,
 }
@@ -25,12 +25,12 @@ pub struct ApiError {
 impl ApiError {
     /// An error with no detail.
     pub fn new(status: StatusCode, code: &'static str, message: &'static str) -> Self {
-        ApiError { status, code, message, detail: Value::Null, headers: Vec::new() }
+        ApiError { status, code, message, detail: Box::new(Value::Null), headers: Vec::new() }
     }
 
     /// Adds a detail.
     pub fn detail(mut self, detail: impl Into<Value>) -> Self {
-        self.detail = detail.into();
+        self.detail = Box::new(detail.into());
         self
     }
 
