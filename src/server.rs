@@ -18,7 +18,7 @@ use crate::{
         self, App, Auth, Listener, Settings, Transport, UploadSigner, Urls,
         auth::{Htpasswd, TokenAuth, TokenOptions},
         debug::Debug,
-        tls::{self, TlsOptions},
+        tls::{self, AcmeOptions, CertSource, TlsOptions},
     },
     metrics::Metrics,
     registry::{Options, Registry},
@@ -64,13 +64,18 @@ impl Server {
             access_log: !config.log.accesslog.disabled,
         };
         let app = Arc::new(App::new(registry, settings)?);
-        let transport = transport(config)?;
+        let (transport, acme) = transport(config)?;
         let (stop, stopped) = watch::channel(false);
         let until_stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
 
         let mut tasks = Vec::new();
+        if let Some(acme) = acme {
+            // Runs for the life of the process: renewals must not stop
+            // because a shutdown began.
+            tokio::spawn(tls::drive_acme(acme));
+        }
         let debug_addr = match &config.http.debug.addr {
             Some(addr) => {
                 let listener =
@@ -172,18 +177,30 @@ fn auth(config: &Config) -> anyhow::Result<Auth> {
     })
 }
 
-fn transport(config: &Config) -> anyhow::Result<Transport> {
-    let tls = match &config.http.tls {
-        Some(t) => Some(tls::server_config(&tls_options(config, t)?)?),
-        None => None,
+/// How the listener speaks, and the ACME client to drive when certificates
+/// come from a CA.
+fn transport(config: &Config) -> anyhow::Result<(Transport, Option<tls::Acme>)> {
+    let (tls, acme) = match &config.http.tls {
+        Some(t) => {
+            let (setup, acme) = tls::server_config(&tls_options(config, t)?)?;
+            (Some(setup), acme)
+        }
+        None => (None, None),
     };
     let http2 = if tls.is_some() { !config.http.http2.disabled } else { config.http.h2c.enabled };
-    Ok(Transport { tls, http2, drain: config.http.draintimeout })
+    Ok((Transport { tls, http2, drain: config.http.draintimeout }, acme))
 }
 
 fn tls_options(config: &Config, t: &config::Tls) -> anyhow::Result<TlsOptions> {
-    let (Some(certificate), Some(key)) = (&t.certificate, &t.key) else {
-        bail!("http.tls needs both certificate and key");
+    let source = match (&t.certificate, &t.key, &t.letsencrypt) {
+        (Some(certificate), Some(key), _) => CertSource::Files { certificate: certificate.clone(), key: key.clone() },
+        (None, None, Some(le)) => CertSource::Acme(AcmeOptions {
+            cache_dir: le.cachefile.clone(),
+            email: le.email.clone(),
+            hosts: le.hosts.clone(),
+            directory_url: le.directoryurl.clone(),
+        }),
+        _ => bail!("http.tls needs certificate and key, or letsencrypt"),
     };
     let client_auth = match t.clientauth {
         config::ClientAuth::RequireAndVerifyClientCert => tls::ClientAuth::RequireAndVerify,
@@ -200,8 +217,7 @@ fn tls_options(config: &Config, t: &config::Tls) -> anyhow::Result<TlsOptions> {
         }
     };
     Ok(TlsOptions {
-        certificate: certificate.clone(),
-        key: key.clone(),
+        source,
         client_cas: t.clientcas.clone(),
         client_auth,
         minimum,

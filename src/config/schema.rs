@@ -59,7 +59,6 @@ const KEYS: &[(&str, Support)] = &[
     ("http.secret", Support::Yes),
     ("http.relativeurls", Support::Yes),
     ("http.draintimeout", Support::Yes),
-    ("http.tls.letsencrypt.**", Support::No),
     ("http.tls.**", Support::Yes),
     ("http.debug.**", Support::Yes),
     ("http.headers.*", Support::Yes),
@@ -144,7 +143,7 @@ mod tests {
         assert_eq!(support(&["http", "headers", "X-Frame-Options"]), Some(Support::Yes));
         assert_eq!(support(&["auth", "htpasswd", "path"]), Some(Support::Yes));
         assert_eq!(support(&["http", "tls", "certificate"]), Some(Support::Yes));
-        assert_eq!(support(&["http", "tls", "letsencrypt"]), Some(Support::No));
+        assert_eq!(support(&["http", "tls", "letsencrypt", "hosts"]), Some(Support::Yes));
         assert_eq!(support(&["redis", "addr"]), Some(Support::No));
         assert_eq!(support(&["http", "adr"]), None);
         assert!(is_section(&["http"]));

@@ -215,7 +215,7 @@ impl App {
 #[derive(Clone)]
 pub struct Transport {
     /// TLS, when `http.tls` is configured.
-    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub tls: Option<tls::TlsSetup>,
     /// Serve HTTP/2: over TLS unless `http.http2.disabled`, in clear text only
     /// with `http.h2c.enabled`.
     pub http2: bool,
@@ -242,7 +242,7 @@ pub async fn serve(listener: Listener, transport: Transport, app: Arc<App>, shut
     if !transport.http2 {
         builder = builder.http1_only();
     }
-    let acceptor = transport.tls.map(tokio_rustls::TlsAcceptor::from);
+    let acceptor = transport.tls;
     tokio::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
@@ -323,7 +323,7 @@ impl Connection {
     }
 
     /// TLS on TCP: plain HTTP gets Go's hint instead of a handshake error.
-    async fn serve_tls(self, stream: TcpStream, acceptor: tokio_rustls::TlsAcceptor) -> Result<(), BoxError> {
+    async fn serve_tls(self, stream: TcpStream, acceptor: tls::TlsSetup) -> Result<(), BoxError> {
         let mut first = [0u8; 1];
         let peeked = tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.peek(&mut first)).await??;
         if peeked == 1 && first[0] != tls::HANDSHAKE_RECORD {
@@ -334,11 +334,21 @@ impl Connection {
         self.handshake(stream, acceptor).await
     }
 
-    async fn handshake<S>(self, stream: S, acceptor: tokio_rustls::TlsAcceptor) -> Result<(), BoxError>
+    /// The TLS handshake. With ACME, a validation connection (ALPN
+    /// `acme-tls/1`) gets the challenge certificate and is closed.
+    async fn handshake<S>(self, stream: S, setup: tls::TlsSetup) -> Result<(), BoxError>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await??;
+        let start = tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream);
+        let start = tokio::time::timeout(HANDSHAKE_TIMEOUT, start).await??;
+        if let Some(challenge) = setup.challenge
+            && rustls_acme::is_tls_alpn_challenge(&start.client_hello())
+        {
+            let mut validation = tokio::time::timeout(HANDSHAKE_TIMEOUT, start.into_stream(challenge)).await??;
+            return Ok(validation.shutdown().await?);
+        }
+        let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, start.into_stream(setup.config)).await??;
         self.serve(stream, true).await
     }
 }

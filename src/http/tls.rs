@@ -1,14 +1,22 @@
-//! TLS with rustls: `http.tls` (certificate chain and key, client CAs for
-//! mTLS, minimum version, cipher suites) and ALPN for HTTP/2.
+//! TLS with rustls: `http.tls` (certificate chain and key, or certificates
+//! from an ACME CA such as Let's Encrypt; client CAs for mTLS, minimum
+//! version, cipher suites) and ALPN for HTTP/2.
+//!
+//! ACME (`http.tls.letsencrypt`) uses rustls-acme with the TLS-ALPN-01
+//! challenge, as distribution's autocert does: the CA validates by opening a
+//! TLS connection with the `acme-tls/1` protocol to this listener, which the
+//! connection code answers with the challenge configuration.
 
 use std::{path::PathBuf, sync::Arc};
 
+use futures_util::StreamExt;
 use rustls::{
-    ServerConfig, SupportedCipherSuite,
+    ClientConfig, RootCertStore, ServerConfig, SupportedCipherSuite,
     crypto::CryptoProvider,
     server::{WebPkiClientVerifier, danger::ClientCertVerifier},
     version::{TLS12, TLS13},
 };
+use rustls_acme::{AcmeConfig, AcmeState, caches::DirCache};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 
 /// The lowest TLS version accepted.
@@ -31,13 +39,38 @@ pub enum ClientAuth {
     VerifyIfGiven,
 }
 
+/// `http.tls.letsencrypt` as berth uses it.
+#[derive(Debug, Clone)]
+pub struct AcmeOptions {
+    /// `cachefile`: the directory keeping the account key and certificates.
+    pub cache_dir: PathBuf,
+    /// `email`: the account's contact.
+    pub email: String,
+    /// `hosts`: the names to get certificates for; no other name is served.
+    pub hosts: Vec<String>,
+    /// `directoryurl`: the CA's ACME directory (Let's Encrypt when unset).
+    pub directory_url: Option<String>,
+}
+
+/// Where the server certificate comes from.
+#[derive(Debug, Clone)]
+pub enum CertSource {
+    /// `certificate` and `key` files.
+    Files {
+        /// PEM certificate chain, leaf first.
+        certificate: PathBuf,
+        /// PEM private key (PKCS#1 RSA, SEC1 EC or PKCS#8).
+        key: PathBuf,
+    },
+    /// An ACME CA.
+    Acme(AcmeOptions),
+}
+
 /// `http.tls` as berth uses it.
 #[derive(Debug, Clone)]
 pub struct TlsOptions {
-    /// PEM certificate chain, leaf first.
-    pub certificate: PathBuf,
-    /// PEM private key (PKCS#1 RSA, SEC1 EC or PKCS#8).
-    pub key: PathBuf,
+    /// The certificate.
+    pub source: CertSource,
     /// PEM bundles of CAs that sign client certificates (mTLS when not empty).
     pub client_cas: Vec<PathBuf>,
     /// What to demand of clients when `client_cas` is set.
@@ -115,8 +148,22 @@ fn client_verifier(opts: &TlsOptions, provider: &Arc<CryptoProvider>) -> Result<
     builder.build().map_err(|e| TlsError::Rustls(rustls::Error::General(e.to_string())))
 }
 
-/// Builds the rustls server configuration.
-pub fn server_config(opts: &TlsOptions) -> Result<Arc<ServerConfig>, TlsError> {
+/// The ACME client's state; it must be driven (`drive_acme`) for
+/// certificates to be obtained and renewed.
+pub type Acme = AcmeState<std::io::Error, std::io::Error>;
+
+/// What the listener needs to speak TLS.
+#[derive(Clone)]
+pub struct TlsSetup {
+    /// The configuration for clients.
+    pub config: Arc<ServerConfig>,
+    /// With ACME: the configuration that answers TLS-ALPN-01 validations.
+    pub challenge: Option<Arc<ServerConfig>>,
+}
+
+/// Builds the rustls server configuration, and the ACME client when the
+/// certificate comes from a CA.
+pub fn server_config(opts: &TlsOptions) -> Result<(TlsSetup, Option<Acme>), TlsError> {
     let base = rustls::crypto::aws_lc_rs::default_provider();
     let provider = Arc::new(CryptoProvider { cipher_suites: cipher_suites(&base, &opts.cipher_suites)?, ..base });
     let versions: &[&rustls::SupportedProtocolVersion] = match opts.minimum {
@@ -129,12 +176,52 @@ pub fn server_config(opts: &TlsOptions) -> Result<Arc<ServerConfig>, TlsError> {
     } else {
         builder.with_client_cert_verifier(client_verifier(opts, &provider)?)
     };
-    let certs = load_certs("certificate", &opts.certificate)?;
-    let key = PrivateKeyDer::from_pem_file(&opts.key).map_err(|e| file_error("key", &opts.key, e))?;
-    let mut config = builder.with_single_cert(certs, key)?;
+    let (mut config, acme) = match &opts.source {
+        CertSource::Files { certificate, key } => {
+            let certs = load_certs("certificate", certificate)?;
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| file_error("key", key, e))?;
+            (builder.with_single_cert(certs, key)?, None)
+        }
+        CertSource::Acme(acme) => {
+            let state = acme_state(acme, &provider)?;
+            (builder.with_cert_resolver(state.resolver()), Some(state))
+        }
+    };
     config.alpn_protocols =
         if opts.http2 { vec![b"h2".to_vec(), b"http/1.1".to_vec()] } else { vec![b"http/1.1".to_vec()] };
-    Ok(Arc::new(config))
+    let challenge = acme.as_ref().map(|state| state.challenge_rustls_config_with_provider(provider.clone()));
+    Ok((TlsSetup { config: Arc::new(config), challenge }, acme))
+}
+
+/// The ACME client, trusting the system's roots and `SSL_CERT_FILE` /
+/// `SSL_CERT_DIR` for the CA's directory, as Go's autocert does.
+fn acme_state(acme: &AcmeOptions, provider: &Arc<CryptoProvider>) -> Result<Acme, TlsError> {
+    let mut roots = RootCertStore::empty();
+    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    let client = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let mut config = AcmeConfig::new_with_client_config(&acme.hosts, Arc::new(client));
+    if !acme.email.is_empty() {
+        config = config.contact_push(format!("mailto:{}", acme.email));
+    }
+    config = match &acme.directory_url {
+        Some(url) => config.directory(url),
+        None => config.directory_lets_encrypt(true),
+    };
+    Ok(config.cache(DirCache::new(acme.cache_dir.clone())).state())
+}
+
+/// Runs the ACME client for the life of the server: orders, renewals, and
+/// loading cached certificates, each logged.
+pub async fn drive_acme(mut state: Acme) {
+    while let Some(event) = state.next().await {
+        match event {
+            Ok(ok) => tracing::info!(event = ?ok, "acme"),
+            Err(err) => tracing::warn!(error = ?err, "acme"),
+        }
+    }
 }
 
 /// What Go's server answers to plain HTTP on a TLS port, so a misconfigured
