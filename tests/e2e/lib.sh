@@ -546,6 +546,27 @@ start_registry_config() {
   echo "# $kind registry on $REG_URL (pid $REG_PID, config $(basename "$cfg"))"
 }
 
+# issue_cert DIR ec|rsa NAME SUBJECT EXTENSIONS [ISSUER]: DIR/NAME.key and DIR/NAME.pem, signed
+# by DIR/ISSUER.pem (self-signed without ISSUER), with the EXTENSIONS section of DIR/ext.cnf.
+issue_cert() {
+  local d=$1 type=$2 n=$3 subj=$4 ext=$5 issuer=${6:-}
+  if [ "$type" = rsa ]; then
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$d/$n.key" 2>/dev/null
+  else
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$d/$n.key" 2>/dev/null
+  fi
+  openssl req -new -key "$d/$n.key" -subj "$subj" -out "$d/$n.csr"
+  if [ -z "$issuer" ]; then
+    openssl x509 -req -in "$d/$n.csr" -signkey "$d/$n.key" -days 2 \
+      -extfile "$d/ext.cnf" -extensions "$ext" -out "$d/$n.pem" 2>/dev/null
+  else
+    openssl x509 -req -in "$d/$n.csr" -CA "$d/$issuer.pem" -CAkey "$d/$issuer.key" \
+      -set_serial "0x$(openssl rand -hex 8)" -days 2 \
+      -extfile "$d/ext.cnf" -extensions "$ext" -out "$d/$n.pem" 2>/dev/null
+  fi
+  rm -f "$d/$n.csr"
+}
+
 # make_pki DIR: a private PKI made with openssl (EC P-256, valid 2 days):
 #   ca.pem                root CA (what clients trust)
 #   int.pem               intermediate CA, signed by the root
@@ -579,21 +600,7 @@ keyUsage=critical,digitalSignature
 extendedKeyUsage=clientAuth
 authorityKeyIdentifier=keyid
 EOF2
-  # pki_cert NAME SUBJECT EXTENSIONS [ISSUER]: NAME.key and NAME.pem (self-signed without ISSUER).
-  pki_cert() {
-    local n=$1 subj=$2 ext=$3 issuer=${4:-}
-    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$d/$n.key" 2>/dev/null
-    openssl req -new -key "$d/$n.key" -subj "$subj" -out "$d/$n.csr"
-    if [ -z "$issuer" ]; then
-      openssl x509 -req -in "$d/$n.csr" -signkey "$d/$n.key" -days 2 \
-        -extfile "$d/ext.cnf" -extensions "$ext" -out "$d/$n.pem" 2>/dev/null
-    else
-      openssl x509 -req -in "$d/$n.csr" -CA "$d/$issuer.pem" -CAkey "$d/$issuer.key" \
-        -set_serial "0x$(openssl rand -hex 8)" -days 2 \
-        -extfile "$d/ext.cnf" -extensions "$ext" -out "$d/$n.pem" 2>/dev/null
-    fi
-    rm -f "$d/$n.csr"
-  }
+  pki_cert() { issue_cert "$d" ec "$@"; }
   pki_cert ca "/CN=berth e2e root CA" x_root
   pki_cert int "/CN=berth e2e intermediate CA" x_inter ca
   pki_cert server "/CN=localhost" x_server int

@@ -68,21 +68,8 @@ authorityKeyIdentifier=keyid
 EOF
   local n subj ext issuer
   while read -r n ext issuer subj; do
-    if [ "$type" = rsa ]; then
-      openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$d/$n.key" 2>/dev/null
-    else
-      openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$d/$n.key" 2>/dev/null
-    fi
-    openssl req -new -key "$d/$n.key" -subj "$subj" -out "$d/$n.csr"
-    if [ "$issuer" = - ]; then
-      openssl x509 -req -in "$d/$n.csr" -signkey "$d/$n.key" -days 2 \
-        -extfile "$d/ext.cnf" -extensions "$ext" -out "$d/$n.pem" 2>/dev/null
-    else
-      openssl x509 -req -in "$d/$n.csr" -CA "$d/$issuer.pem" -CAkey "$d/$issuer.key" \
-        -set_serial "0x$(openssl rand -hex 8)" -days 2 \
-        -extfile "$d/ext.cnf" -extensions "$ext" -out "$d/$n.pem" 2>/dev/null
-    fi
-    rm -f "$d/$n.csr"
+    [ "$issuer" = - ] && issuer=""
+    issue_cert "$d" "$type" "$n" "$subj" "$ext" "$issuer"
   done <<'EOF'
 signer x_self - /CN=berth e2e token signer
 ca x_ca - /CN=berth e2e token CA
