@@ -13,10 +13,11 @@ use futures_util::StreamExt;
 use rustls::{
     ClientConfig, RootCertStore, ServerConfig, SupportedCipherSuite,
     crypto::CryptoProvider,
-    server::{WebPkiClientVerifier, danger::ClientCertVerifier},
+    server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier, danger::ClientCertVerifier},
+    sign::CertifiedKey,
     version::{TLS12, TLS13},
 };
-use rustls_acme::{AcmeConfig, AcmeState, caches::DirCache};
+use rustls_acme::{AccountCache, AcmeConfig, AcmeState, CertCache, ResolvesServerCertAcme, caches::DirCache};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 
 /// The lowest TLS version accepted.
@@ -184,7 +185,8 @@ pub fn server_config(opts: &TlsOptions) -> Result<(TlsSetup, Option<Acme>), TlsE
         }
         CertSource::Acme(acme) => {
             let state = acme_state(acme, &provider)?;
-            (builder.with_cert_resolver(state.resolver()), Some(state))
+            let resolver = OnlyHosts { hosts: acme.hosts.clone(), acme: state.resolver() };
+            (builder.with_cert_resolver(Arc::new(resolver)), Some(state))
         }
     };
     config.alpn_protocols =
@@ -210,7 +212,78 @@ fn acme_state(acme: &AcmeOptions, provider: &Arc<CryptoProvider>) -> Result<Acme
         Some(url) => config.directory(url),
         None => config.directory_lets_encrypt(true),
     };
-    Ok(config.cache(DirCache::new(acme.cache_dir.clone())).state())
+    Ok(config.cache(PrivateDirCache::open(&acme.cache_dir)?).state())
+}
+
+/// Serves the ACME certificate only to clients that ask for one of `hosts`
+/// by SNI, as autocert's host whitelist does: the certificate names only
+/// those hosts, and a client that asks for another name gets no handshake.
+#[derive(Debug)]
+struct OnlyHosts {
+    hosts: Vec<String>,
+    acme: Arc<ResolvesServerCertAcme>,
+}
+
+impl ResolvesServerCert for OnlyHosts {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let name = hello.server_name()?;
+        if self.hosts.iter().any(|h| h.eq_ignore_ascii_case(name)) { self.acme.resolve(hello) } else { None }
+    }
+}
+
+/// rustls-acme's directory cache, kept private: it holds the account key and
+/// certificate keys, so the directory is 0700 and every file 0600, as
+/// distribution's autocert cache.
+struct PrivateDirCache {
+    dir: PathBuf,
+    inner: DirCache<PathBuf>,
+}
+
+impl PrivateDirCache {
+    fn open(dir: &std::path::Path) -> Result<Self, TlsError> {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        let err = |e: std::io::Error| file_error("letsencrypt.cachefile", dir, e);
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(err)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
+        Ok(PrivateDirCache { dir: dir.to_owned(), inner: DirCache::new(dir.to_owned()) })
+    }
+
+    /// Narrows what the inner cache just wrote to the owner.
+    fn restrict(&self) -> std::io::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        for entry in std::fs::read_dir(&self.dir)? {
+            std::fs::set_permissions(entry?.path(), std::fs::Permissions::from_mode(0o600))?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl CertCache for PrivateDirCache {
+    type EC = std::io::Error;
+
+    async fn load_cert(&self, domains: &[String], directory_url: &str) -> Result<Option<Vec<u8>>, Self::EC> {
+        self.inner.load_cert(domains, directory_url).await
+    }
+
+    async fn store_cert(&self, domains: &[String], directory_url: &str, cert: &[u8]) -> Result<(), Self::EC> {
+        self.inner.store_cert(domains, directory_url, cert).await?;
+        self.restrict()
+    }
+}
+
+#[async_trait::async_trait]
+impl AccountCache for PrivateDirCache {
+    type EA = std::io::Error;
+
+    async fn load_account(&self, contact: &[String], directory_url: &str) -> Result<Option<Vec<u8>>, Self::EA> {
+        self.inner.load_account(contact, directory_url).await
+    }
+
+    async fn store_account(&self, contact: &[String], directory_url: &str, account: &[u8]) -> Result<(), Self::EA> {
+        self.inner.store_account(contact, directory_url, account).await?;
+        self.restrict()
+    }
 }
 
 /// Runs the ACME client for the life of the server: orders, renewals, and

@@ -13,6 +13,7 @@ PKGS=(
   curl jq python3 ca-certificates
   python3-cryptography           # token_server.py signs JWTs (token.sh)
   openssl apache2-utils          # test PKI; htpasswd (bcrypt entries) and ab (bench/)
+  pebble                         # ACME test CA + pebble-challtestsrv (acme.sh)
   uidmap fuse-overlayfs iptables # podman/buildah/dockerd helpers
   crun slirp4netns netavark aardvark-dns containernetworking-plugins
 )

@@ -4,9 +4,10 @@
 #   usage: run.sh [berth|reference] [SUITE...]
 #     KIND     the registry the client suites run against (default berth)
 #     SUITE    any of: skopeo podman buildah docker compat tls_auth token seeds_env stream
-#              (default: all nine; stream pushes a 2 GiB blob through berth and only runs
-#              for KIND berth), or the name of another tests/e2e/NAME.sh, which is run with
-#              KIND as its argument
+#              acme (default: all ten; stream pushes a 2 GiB blob through berth, and acme
+#              points http.tls.letsencrypt.directoryurl at a loopback pebble, which the
+#              reference (2.8.2) has no key for: both only run for KIND berth), or the name
+#              of another tests/e2e/NAME.sh, which is run with KIND as its argument
 #   compat.sh always runs berth and the reference against each other (needs $BERTH).
 # E2E_SUITE_TIMEOUT (default 900 s) bounds each suite.
 # Install the tools first with tests/e2e/deps.sh; build berth with cargo build --release
@@ -17,7 +18,7 @@ KIND=${1:-berth}
 shift || true
 SUITES=("$@")
 ((${#SUITES[@]})) || SUITES=(skopeo podman buildah docker compat tls_auth token seeds_env)
-if ((!$#)) && [ "$KIND" = berth ]; then SUITES+=(stream); fi
+if ((!$#)) && [ "$KIND" = berth ]; then SUITES+=(stream acme); fi
 
 case $KIND in berth | reference) ;; *) echo "usage: run.sh [berth|reference] [SUITE...]" >&2; exit 2 ;; esac
 
@@ -25,7 +26,7 @@ LOGS=$(mktemp -d "${TMPDIR:-/tmp}/berth-e2e-logs.XXXXXX")
 trap 'rm -rf "$LOGS"' EXIT
 
 missing=()
-for tool in skopeo podman buildah dockerd docker-registry curl jq python3 busybox unshare; do
+for tool in skopeo podman buildah dockerd docker-registry curl jq python3 busybox unshare pebble; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
 if ((${#missing[@]})); then
