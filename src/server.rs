@@ -205,7 +205,8 @@ fn tls_options(config: &Config, t: &config::Tls) -> anyhow::Result<TlsOptions> {
     let client_auth = match t.clientauth {
         config::ClientAuth::RequireAndVerifyClientCert => tls::ClientAuth::RequireAndVerify,
         config::ClientAuth::VerifyClientCertIfGiven => tls::ClientAuth::VerifyIfGiven,
-        other => bail!("http.tls.clientauth {} is not supported by berth yet", other.as_str()),
+        config::ClientAuth::RequestClientCert => tls::ClientAuth::Request,
+        config::ClientAuth::RequireAnyClientCert => tls::ClientAuth::RequireAny,
     };
     let minimum = match t.minimumtls {
         config::MinimumTls::Tls13 => tls::MinimumTls::Tls13,

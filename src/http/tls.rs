@@ -30,7 +30,8 @@ pub enum MinimumTls {
     Tls13,
 }
 
-/// How client certificates are treated when `clientcas` is set.
+/// How client certificates are treated when `clientcas` is set (Go's
+/// `tls.ClientAuthType`, which distribution's `clientauth` names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ClientAuth {
     /// Every client must present a certificate signed by a client CA.
@@ -38,6 +39,10 @@ pub enum ClientAuth {
     RequireAndVerify,
     /// A certificate is optional, but one that is presented must verify.
     VerifyIfGiven,
+    /// A certificate is asked for, not required, and not verified.
+    Request,
+    /// A certificate is required but not verified against the CAs.
+    RequireAny,
 }
 
 /// `http.tls.letsencrypt` as berth uses it.
@@ -134,7 +139,65 @@ fn cipher_suites(provider: &CryptoProvider, names: &[String]) -> Result<Vec<Supp
     Ok(chosen)
 }
 
+/// Go's `RequestClientCert` and `RequireAnyClientCert`: any certificate is
+/// accepted without a chain check, though the handshake signature still
+/// proves the client holds its key.
+#[derive(Debug)]
+struct AnyClientCert {
+    mandatory: bool,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ClientCertVerifier for AnyClientCert {
+    fn client_auth_mandatory(&self) -> bool {
+        self.mandatory
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        Ok(rustls::server::danger::ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}
+
 fn client_verifier(opts: &TlsOptions, provider: &Arc<CryptoProvider>) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
+    let any = |mandatory| {
+        Ok(Arc::new(AnyClientCert { mandatory, provider: provider.clone() }) as Arc<dyn ClientCertVerifier>)
+    };
+    match opts.client_auth {
+        ClientAuth::Request => return any(false),
+        ClientAuth::RequireAny => return any(true),
+        ClientAuth::RequireAndVerify | ClientAuth::VerifyIfGiven => {}
+    }
     let mut roots = rustls::RootCertStore::empty();
     for path in &opts.client_cas {
         for cert in load_certs("clientcas", path)? {
@@ -142,10 +205,7 @@ fn client_verifier(opts: &TlsOptions, provider: &Arc<CryptoProvider>) -> Result<
         }
     }
     let builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
-    let builder = match opts.client_auth {
-        ClientAuth::RequireAndVerify => builder,
-        ClientAuth::VerifyIfGiven => builder.allow_unauthenticated(),
-    };
+    let builder = if opts.client_auth == ClientAuth::VerifyIfGiven { builder.allow_unauthenticated() } else { builder };
     builder.build().map_err(|e| TlsError::Rustls(rustls::Error::General(e.to_string())))
 }
 

@@ -52,7 +52,10 @@ async fn launch(filesystem: bool, delete: bool, extra: &str) -> Registry {
         Some(t) => format!("  filesystem:\n    rootdirectory: '{}'\n", t.path().join("root").display()),
         None => "  inmemory:\n".to_owned(),
     };
-    let yaml = format!("version: 0.1\nstorage:\n{driver}  delete:\n    enabled: {delete}\n{extra}");
+    // The access log would interleave with the test output.
+    let yaml = format!(
+        "version: 0.1\nlog:\n  accesslog:\n    disabled: true\nstorage:\n{driver}  delete:\n    enabled: {delete}\n{extra}"
+    );
     let mut config = Config::parse(&yaml).unwrap_or_else(|e| panic!("config {yaml}: {e}"));
     config.addr = "127.0.0.1:0".into();
     let server = Server::start(&config).await.expect("server starts");

@@ -133,3 +133,96 @@ async fn client_certificates_are_required_with_clientcas() {
     assert_eq!(ok, "HTTP/1.1 200 OK");
     reg.stop().await;
 }
+
+/// Starts a TLS registry whose client CAs are `clients`' CA, with `clientauth`.
+async fn mtls(dir: &std::path::Path, server: &Pki, clients: &Pki, mode: &str) -> Registry {
+    let (cert, key, _) = files(dir, server);
+    let client_ca = dir.join("client-ca.pem");
+    std::fs::write(&client_ca, &clients.ca_pem).unwrap();
+    start_with(
+        true,
+        &format!(
+            "http:\n  tls:\n    certificate: '{cert}'\n    key: '{key}'\n    clientcas: ['{}']\n    clientauth: {mode}\n",
+            client_ca.display()
+        ),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn every_clientauth_mode() {
+    let all = [&rustls::version::TLS13, &rustls::version::TLS12];
+    let server = pki("127.0.0.1");
+    let (clients, stranger) = (pki("client"), pki("client"));
+    // (mode, no certificate, a certificate of another CA, a trusted certificate): served or not.
+    for (mode, anonymous, foreign, trusted) in [
+        ("require-and-verify-client-cert", false, false, true),
+        ("verify-client-cert-if-given", true, false, true),
+        ("require-any-client-cert", false, true, true),
+        ("request-client-cert", true, true, true),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = mtls(dir.path(), &server, &clients, mode).await;
+        let addr = reg.base.trim_start_matches("http://").to_owned();
+        let ok = |r: Result<String, String>| r.is_ok_and(|line| line.contains("200"));
+        assert_eq!(ok(tls_get(&addr, client(&server.ca_pem, &all, None), "/v2/").await), anonymous, "{mode}: none");
+        assert_eq!(ok(tls_get(&addr, client(&server.ca_pem, &all, Some(&stranger)), "/v2/").await), foreign, "{mode}");
+        assert_eq!(ok(tls_get(&addr, client(&server.ca_pem, &all, Some(&clients)), "/v2/").await), trusted, "{mode}");
+        reg.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn cipher_suites_limit_tls12() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki("127.0.0.1");
+    let (cert, key, _) = files(dir.path(), &p);
+    let reg = start_with(
+        true,
+        &format!("http:\n  tls:\n    certificate: '{cert}'\n    key: '{key}'\n    ciphersuites: [TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]\n"),
+    )
+    .await;
+    let addr = reg.base.trim_start_matches("http://").to_owned();
+    let only = |suite: rustls::CipherSuite| {
+        let base = rustls::crypto::aws_lc_rs::default_provider();
+        let suites = base.cipher_suites.iter().filter(|s| s.suite() == suite).copied().collect();
+        let provider = Arc::new(rustls::crypto::CryptoProvider { cipher_suites: suites, ..base });
+        let mut roots = RootCertStore::empty();
+        use rustls::pki_types::{CertificateDer, pem::PemObject};
+        roots.add(CertificateDer::from_pem_slice(p.ca_pem.as_bytes()).unwrap()).unwrap();
+        ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS12])
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth()
+    };
+    let allowed = tls_get(&addr, only(rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256), "/v2/").await;
+    assert_eq!(allowed.unwrap(), "HTTP/1.1 200 OK");
+    let other = tls_get(&addr, only(rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256), "/v2/").await;
+    assert!(other.is_err(), "a suite outside http.tls.ciphersuites is refused");
+    reg.stop().await;
+}
+
+/// Whether an HTTP/2 request with prior knowledge (h2c) gets an answer.
+async fn h2c_works(addr: &str) -> bool {
+    let Ok(tcp) = tokio::net::TcpStream::connect(addr).await else { return false };
+    let io = hyper_util::rt::TokioIo::new(tcp);
+    let Ok((mut sender, conn)) = hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io).await
+    else {
+        return false;
+    };
+    tokio::spawn(conn);
+    let req =
+        http::Request::get(format!("http://{addr}/v2/")).body(http_body_util::Empty::<bytes::Bytes>::new()).unwrap();
+    matches!(sender.send_request(req).await, Ok(r) if r.status() == 200)
+}
+
+#[tokio::test]
+async fn h2c_only_when_enabled() {
+    let reg = start_with(true, "http:\n  h2c:\n    enabled: true\n").await;
+    assert!(h2c_works(reg.base.trim_start_matches("http://")).await);
+    reg.stop().await;
+    let reg = start().await;
+    assert!(!h2c_works(reg.base.trim_start_matches("http://")).await, "HTTP/1.1 only without h2c");
+    reg.stop().await;
+}
