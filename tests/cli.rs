@@ -21,16 +21,45 @@ fn write_config(dir: &Path, extra: &str) -> std::path::PathBuf {
     path
 }
 
+/// A berth process that is killed if a test ends (or panics) with it running.
+struct Berth(Child);
+
+impl std::ops::Deref for Berth {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Berth {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Berth {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn spawn(cmd: &mut Command) -> Berth {
+    Berth(cmd.spawn().unwrap())
+}
+
 /// Starts berth and reads the address it prints.
-fn start(cmd: &mut Command) -> (Child, String) {
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+fn start(cmd: &mut Command) -> (Berth, String) {
+    let mut child = spawn(cmd.stdout(Stdio::piped()).stderr(Stdio::null()));
     let mut line = String::new();
     BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
     let addr = line.trim().strip_prefix("berth listening on http://").unwrap_or_else(|| panic!("{line:?}")).to_owned();
     (child, addr)
 }
 
-fn stop(mut child: Child) -> std::process::ExitStatus {
+fn stop(mut child: Berth) -> std::process::ExitStatus {
     Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     child.wait().unwrap()
 }
@@ -92,8 +121,7 @@ fn serves_on_a_unix_socket() {
         .unwrap()
         .replace("  addr: 127.0.0.1:0\n", &format!("  net: unix\n  addr: '{}'\n", socket.display()));
     std::fs::write(&config, text).unwrap();
-    let mut child =
-        Command::new(BERTH).arg("serve").arg(&config).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = spawn(Command::new(BERTH).arg("serve").arg(&config).stdout(Stdio::piped()).stderr(Stdio::null()));
     let mut line = String::new();
     BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
     assert_eq!(line.trim(), format!("berth listening on unix:{}", socket.display()));
@@ -110,8 +138,7 @@ fn json_logs_with_fields_and_a_combined_access_log_without_credentials() {
     use std::io::Write;
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), "log:\n  formatter: json\n  fields:\n    service: registry\n");
-    let mut child =
-        Command::new(BERTH).arg("serve").arg(&config).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = spawn(Command::new(BERTH).arg("serve").arg(&config).stdout(Stdio::piped()).stderr(Stdio::piped()));
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     stdout.read_line(&mut line).unwrap();
