@@ -35,6 +35,8 @@ pub struct Server {
     pub debug_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// Endless maintenance (ACME renewals, upload purging): aborted at shutdown.
+    background: Vec<JoinHandle<()>>,
 }
 
 impl Server {
@@ -71,10 +73,13 @@ impl Server {
         };
 
         let mut tasks = Vec::new();
+        let mut background = Vec::new();
         if let Some(acme) = acme {
-            // Runs for the life of the process: renewals must not stop
-            // because a shutdown began.
-            tokio::spawn(tls::drive_acme(acme));
+            background.push(tokio::spawn(tls::drive_acme(acme)));
+        }
+        let purging = &config.storage.maintenance.uploadpurging;
+        if purging.enabled && !config.storage.maintenance.readonly.enabled {
+            background.push(tokio::spawn(purge_uploads(app.registry.clone(), purging.clone())));
         }
         let debug_addr = match &config.http.debug.addr {
             Some(addr) => {
@@ -108,15 +113,41 @@ impl Server {
             }
         };
         tasks.push(tokio::spawn(http::serve(listener, transport, app, until_stopped(stopped))));
-        Ok(Server { addr, url, debug_addr, stop, tasks })
+        Ok(Server { addr, url, debug_addr, stop, tasks, background })
     }
 
     /// Stops accepting, drains requests in flight, and returns.
     pub async fn shutdown(self) {
+        for task in &self.background {
+            task.abort();
+        }
         let _ = self.stop.send(true);
         for task in self.tasks {
             let _ = task.await;
         }
+    }
+}
+
+/// Deletes upload sessions older than `age` every `interval`, as
+/// distribution's purger. The first run waits a random part of the interval
+/// (at most an hour), so replicas started together do not purge at once.
+async fn purge_uploads(registry: Registry, purging: config::UploadPurging) {
+    let spread = purging.interval.min(Duration::from_secs(3600));
+    let random = u64::from_le_bytes(uuid::Uuid::new_v4().as_bytes()[..8].try_into().unwrap_or_default());
+    let first = Duration::from_millis(random % spread.as_millis().max(1) as u64);
+    tokio::time::sleep(first).await;
+    loop {
+        let cutoff = std::time::SystemTime::now() - purging.age;
+        match registry.purge_uploads(cutoff, purging.dryrun).await {
+            Ok(purged) => {
+                for p in &purged {
+                    tracing::info!(repository = %p.repository, upload = %p.id, dry_run = purging.dryrun, "purging upload");
+                }
+                tracing::info!(count = purged.len(), dry_run = purging.dryrun, "upload purge done");
+            }
+            Err(e) => tracing::warn!(error = %e, "upload purge failed"),
+        }
+        tokio::time::sleep(purging.interval.max(Duration::from_secs(1))).await;
     }
 }
 

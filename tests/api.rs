@@ -22,6 +22,8 @@ mod listing;
 mod manifests;
 #[path = "api/names.rs"]
 mod names;
+#[path = "api/purge.rs"]
+mod purge;
 #[path = "api/referrers.rs"]
 mod referrers;
 #[path = "api/tls.rs"]

@@ -37,13 +37,22 @@ impl super::Registry {
     /// Every repository name, sorted. A repository exists once it has a
     /// `_manifests` directory, as distribution's catalog decides.
     pub async fn repositories(&self) -> Result<Vec<String>, RegistryError> {
+        let mut found = self.directories_holding("_manifests").await?;
+        found.sort_by(|a, b| path_order(a, b));
+        Ok(found)
+    }
+
+    /// Every repository directory (relative to `repositories/`) that holds a
+    /// child named `marker`, such as `_manifests` or `_uploads`. Other
+    /// `_`-prefixed directories are never entered.
+    pub(super) async fn directories_holding(&self, marker: &str) -> Result<Vec<String>, RegistryError> {
         let root = layout::repositories();
         let mut found = Vec::new();
         let mut pending = vec![String::new()];
         while let Some(rel) = pending.pop() {
             let dir = if rel.is_empty() { root.clone() } else { format!("{root}/{rel}") };
             for child in self.list_or_empty(&dir).await? {
-                if child == "_manifests" {
+                if child == marker {
                     found.push(rel.clone());
                 } else if !child.starts_with('_') && self.driver.stat(&format!("{dir}/{child}")).await?.is_dir {
                     pending.push(if rel.is_empty() { child } else { format!("{rel}/{child}") });
@@ -51,7 +60,6 @@ impl super::Registry {
             }
         }
         found.retain(|name| !name.is_empty());
-        found.sort_by(|a, b| path_order(a, b));
         Ok(found)
     }
 

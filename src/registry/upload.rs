@@ -38,7 +38,7 @@ impl Uploads {
         slots.entry(id.to_owned()).or_default().clone()
     }
 
-    fn forget(&self, id: &str) {
+    pub(super) fn forget(&self, id: &str) {
         self.slots.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
     }
 }
