@@ -74,7 +74,7 @@ impl super::Registry {
         for repo in &repositories {
             let Ok(name) = RepoName::parse(repo) else { continue };
             let tagged = self.tagged(&name).await?;
-            for digest in self.revisions(&name).await? {
+            for digest in self.digests_in(&layout::revisions(&name)).await? {
                 if options.delete_untagged && !tagged.contains(&digest) {
                     say(format!("manifest eligible for deletion: {repo}@{digest}"));
                     candidates.push((name.clone(), digest));
@@ -118,20 +118,6 @@ impl super::Registry {
             }
         }
         Ok(tagged)
-    }
-
-    /// Every manifest revision of a repository.
-    async fn revisions(&self, name: &RepoName) -> Result<Vec<Digest>, RegistryError> {
-        let base = layout::revisions(name);
-        let mut found = Vec::new();
-        for alg in self.list_or_empty(&base).await? {
-            for hex in self.list_or_empty(&format!("{base}/{alg}")).await? {
-                if let Ok(d) = format!("{alg}:{hex}").parse() {
-                    found.push(d);
-                }
-            }
-        }
-        Ok(found)
     }
 
     /// Marks a manifest, its blobs, and (for an index) its children.
@@ -191,13 +177,9 @@ impl super::Registry {
     }
 
     async fn sweep_layer_links(&self, name: &RepoName, marked: &HashSet<Digest>) -> Result<(), RegistryError> {
-        let base = format!("{}/_layers", layout::repository(name));
-        for alg in self.list_or_empty(&base).await? {
-            for hex in self.list_or_empty(&format!("{base}/{alg}")).await? {
-                match format!("{alg}:{hex}").parse::<Digest>() {
-                    Ok(d) if !marked.contains(&d) => self.driver.delete(&layout::layer_dir(name, &d)).await?,
-                    _ => {}
-                }
+        for digest in self.digests_in(&layout::layers(name)).await? {
+            if !marked.contains(&digest) {
+                self.driver.delete(&layout::layer_dir(name, &digest)).await?;
             }
         }
         Ok(())

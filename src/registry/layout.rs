@@ -43,9 +43,14 @@ fn digest_dir(base: String, d: &Digest) -> String {
     format!("{base}/{}/{}", d.algorithm().as_str(), d.hex())
 }
 
+/// The directory of every blob link of a repository.
+pub fn layers(name: &RepoName) -> String {
+    format!("{}/_layers", repository(name))
+}
+
 /// The directory of a blob's link in a repository.
 pub fn layer_dir(name: &RepoName, d: &Digest) -> String {
-    digest_dir(format!("{}/_layers", repository(name)), d)
+    digest_dir(layers(name), d)
 }
 
 /// The link that makes a blob part of a repository.

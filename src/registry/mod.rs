@@ -144,6 +144,20 @@ impl Registry {
         }
     }
 
+    /// The digests named by a `<alg>/<hex>` directory tree (revisions, layer
+    /// links, referrers), skipping entries that are not valid digests.
+    async fn digests_in(&self, dir: &str) -> Result<Vec<Digest>, RegistryError> {
+        let mut found = Vec::new();
+        for alg in self.list_or_empty(dir).await? {
+            for hex in self.list_or_empty(&format!("{dir}/{alg}")).await? {
+                if let Ok(d) = format!("{alg}:{hex}").parse() {
+                    found.push(d);
+                }
+            }
+        }
+        Ok(found)
+    }
+
     /// Lists a directory; a missing directory is empty.
     async fn list_or_empty(&self, path: &str) -> Result<Vec<String>, RegistryError> {
         match self.driver.list(path).await {

@@ -43,15 +43,7 @@ impl super::Registry {
         artifact_type: Option<&str>,
     ) -> Result<Vec<Referrer>, RegistryError> {
         self.ensure_referrers_index(name).await?;
-        let dir = layout::referrers_dir(name, subject);
-        let mut digests = Vec::new();
-        for alg in self.list_or_empty(&dir).await? {
-            for hex in self.list_or_empty(&format!("{dir}/{alg}")).await? {
-                if let Ok(d) = format!("{alg}:{hex}").parse::<Digest>() {
-                    digests.push(d);
-                }
-            }
-        }
+        let mut digests = self.digests_in(&layout::referrers_dir(name, subject)).await?;
         digests.sort();
         let mut found = Vec::new();
         for digest in digests {
@@ -98,20 +90,16 @@ impl super::Registry {
         if self.exists(&marker).await? || !self.exists(&layout::manifests(name)).await? {
             return Ok(());
         }
-        let revisions = layout::revisions(name);
-        for alg in self.list_or_empty(&revisions).await? {
-            for hex in self.list_or_empty(&format!("{revisions}/{alg}")).await? {
-                let Ok(digest) = format!("{alg}:{hex}").parse::<Digest>() else { continue };
-                let stored = match self.read_manifest(name, &digest).await {
-                    Ok(m) => m,
-                    Err(RegistryError::ManifestUnknown(_)) => continue,
-                    Err(e) => return Err(e),
-                };
-                if let Ok(parse::Manifest { subject: Some(subject), .. }) =
-                    parse::parse(&stored.body, Some(&stored.media_type))
-                {
-                    self.write_link(&layout::referrer_link(name, &subject.digest, &digest), &digest).await?;
-                }
+        for digest in self.digests_in(&layout::revisions(name)).await? {
+            let stored = match self.read_manifest(name, &digest).await {
+                Ok(m) => m,
+                Err(RegistryError::ManifestUnknown(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            if let Ok(parse::Manifest { subject: Some(subject), .. }) =
+                parse::parse(&stored.body, Some(&stored.media_type))
+            {
+                self.write_link(&layout::referrer_link(name, &subject.digest, &digest), &digest).await?;
             }
         }
         Ok(self.driver.put(&marker, Default::default()).await?)
