@@ -83,8 +83,9 @@ impl Server {
         }
         let debug_addr = match &config.http.debug.addr {
             Some(addr) => {
-                let listener =
-                    TcpListener::bind(bind_addr(addr)).await.with_context(|| format!("http.debug.addr {addr}"))?;
+                let listener = TcpListener::bind(config::bind_addr(addr))
+                    .await
+                    .with_context(|| format!("http.debug.addr {addr}"))?;
                 let bound = listener.local_addr()?;
                 let metrics =
                     config.http.debug.prometheus.enabled.then(|| (metrics, config.http.debug.prometheus.path.clone()));
@@ -149,11 +150,6 @@ async fn purge_uploads(registry: Registry, purging: config::UploadPurging) {
         }
         tokio::time::sleep(purging.interval.max(Duration::from_secs(1))).await;
     }
-}
-
-/// Go's `:5000` means every interface.
-fn bind_addr(addr: &str) -> String {
-    if addr.starts_with(':') { format!("0.0.0.0{addr}") } else { addr.to_owned() }
 }
 
 /// A socket file left by a previous run would make the bind fail; anything

@@ -311,8 +311,8 @@ fn check_version(tree: &Node, p: &mut Problems) {
     }
 }
 
-/// Go's `:5000` means every interface.
-fn bind_addr(addr: &str) -> String {
+/// A `host:port` to bind: Go's `:5000` means every interface.
+pub fn bind_addr(addr: &str) -> String {
     if addr.starts_with(':') { format!("0.0.0.0{addr}") } else { addr.to_owned() }
 }
 
