@@ -22,7 +22,7 @@ use crate::{
     },
     metrics::Metrics,
     registry::{Options, Registry},
-    storage::{Driver, Filesystem, InMemory},
+    storage::{CACHE_TTL, Cached, Driver, Filesystem, InMemory},
 };
 
 /// A registry serving on a socket.
@@ -42,7 +42,11 @@ pub struct Server {
 impl Server {
     /// Builds everything the configuration describes and starts serving.
     pub async fn start(config: &Config) -> anyhow::Result<Server> {
-        let (registry, driver) = open_registry(config)?;
+        let driver = open_driver(config)?;
+        // Serving reads the same small objects over and over; commands that
+        // walk the storage once (garbage-collect) go without the cache.
+        let cached: Arc<dyn Driver> = Arc::new(Cached::new(driver.clone(), CACHE_TTL));
+        let registry = Registry::new(cached, registry_options(config));
         if config.http.secret.is_none() {
             tracing::warn!(
                 "http.secret is not set: using a random one, so uploads in progress do not survive a restart"
@@ -163,16 +167,24 @@ fn remove_stale_socket(path: &Path) -> anyhow::Result<()> {
     }
 }
 
-/// The registry over the configured storage driver (for the server and for
-/// commands such as `garbage-collect`).
+/// The registry over the configured storage driver, uncached, for commands
+/// such as `garbage-collect`.
 pub fn open_registry(config: &Config) -> anyhow::Result<(Registry, Arc<dyn Driver>)> {
-    let driver: Arc<dyn Driver> = match &config.storage.driver {
+    let driver = open_driver(config)?;
+    Ok((Registry::new(driver.clone(), registry_options(config)), driver))
+}
+
+/// The configured storage driver.
+fn open_driver(config: &Config) -> anyhow::Result<Arc<dyn Driver>> {
+    Ok(match &config.storage.driver {
         StorageDriver::Filesystem(fs) => Arc::new(Filesystem::open(&fs.rootdirectory)?),
         StorageDriver::InMemory => Arc::new(InMemory::new()),
         other => bail!("storage driver {} is not supported by berth yet", other.name()),
-    };
-    let registry = Registry::new(driver.clone(), Options { delete_enabled: config.storage.delete.enabled });
-    Ok((registry, driver))
+    })
+}
+
+fn registry_options(config: &Config) -> Options {
+    Options { delete_enabled: config.storage.delete.enabled }
 }
 
 fn auth(config: &Config) -> anyhow::Result<Auth> {

@@ -6,6 +6,7 @@
 //! `put` and `rename` are atomic, and a successful `put`, `Writer::commit` or
 //! `rename` is durable before it returns.
 
+mod cache;
 mod filesystem;
 mod inmemory;
 
@@ -15,6 +16,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::Stream;
 
+pub use cache::{Cached, DEFAULT_TTL as CACHE_TTL};
 pub use filesystem::Filesystem;
 pub use inmemory::InMemory;
 

@@ -1,5 +1,7 @@
 //! Driver conformance: every driver must pass the same checks.
 
+use std::{sync::Arc, time::Duration};
+
 use bytes::Bytes;
 use futures_util::TryStreamExt;
 
@@ -52,4 +54,75 @@ async fn inmemory_conforms() {
 async fn filesystem_conforms() {
     let dir = tempfile::tempdir().unwrap();
     conformance(&Filesystem::open(dir.path()).unwrap()).await;
+}
+
+#[tokio::test]
+async fn cached_conforms() {
+    conformance(&Cached::new(Arc::new(InMemory::new()), CACHE_TTL)).await;
+    let dir = tempfile::tempdir().unwrap();
+    conformance(&Cached::new(Arc::new(Filesystem::open(dir.path()).unwrap()), CACHE_TTL)).await;
+}
+
+/// Writes through the cache are seen at once, by every kind of read.
+#[tokio::test]
+async fn cached_sees_its_own_writes() {
+    let d = Cached::new(Arc::new(InMemory::new()), Duration::from_secs(3600));
+    assert!(d.get("r/t/link").await.unwrap_err().is_not_found());
+    assert!(d.list("r").await.unwrap_err().is_not_found());
+    d.put("r/t/link", Bytes::from_static(b"one")).await.unwrap();
+    assert_eq!(d.get("r/t/link").await.unwrap(), "one");
+    assert_eq!(d.list("r").await.unwrap(), ["t"]);
+    d.put("r/t/link", Bytes::from_static(b"two!")).await.unwrap();
+    assert_eq!(d.get("r/t/link").await.unwrap(), "two!");
+    assert_eq!(d.stat("r/t/link").await.unwrap().size, 4);
+    assert_eq!(read_all(&d, "r/t/link", 0, None).await, b"two!");
+    d.delete("r").await.unwrap();
+    assert!(d.get("r/t/link").await.unwrap_err().is_not_found());
+    assert!(d.stat("r/t").await.unwrap_err().is_not_found());
+    assert!(d.list("r").await.unwrap_err().is_not_found());
+    d.put("s/x", Bytes::from_static(b"x")).await.unwrap();
+    d.rename("s/x", "r/y").await.unwrap();
+    assert!(d.get("s/x").await.unwrap_err().is_not_found());
+    assert_eq!(d.list("r").await.unwrap(), ["y"]);
+}
+
+/// Appending changes an object without a put: its new size and bytes are
+/// seen once the writer is done, however it ends.
+#[tokio::test]
+async fn cached_sees_appends() {
+    let d = Cached::new(Arc::new(InMemory::new()), Duration::from_secs(3600));
+    let mut w = d.append("up/data").await.unwrap();
+    w.write(Bytes::from_static(b"12")).await.unwrap();
+    w.commit().await.unwrap();
+    assert_eq!(d.stat("up/data").await.unwrap().size, 2);
+    assert_eq!(d.get("up/data").await.unwrap(), "12");
+    let mut w = d.append("up/data").await.unwrap();
+    w.write(Bytes::from_static(b"34")).await.unwrap();
+    w.commit().await.unwrap();
+    assert_eq!(d.stat("up/data").await.unwrap().size, 4);
+    assert_eq!(d.get("up/data").await.unwrap(), "1234");
+    let mut w = d.append("up/data").await.unwrap();
+    w.write(Bytes::from_static(b"5")).await.unwrap();
+    w.cancel().await.unwrap();
+    assert_eq!(d.get("up/data").await.unwrap(), "1234");
+}
+
+/// A change made behind the cache's back (another process on the same
+/// directory) is seen once the entry's time is up, not before.
+#[tokio::test]
+async fn cached_sees_outside_changes_after_ttl() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = Filesystem::open(dir.path()).unwrap();
+    let ttl = Duration::from_millis(300);
+    let d = Cached::new(Arc::new(Filesystem::open(dir.path()).unwrap()), ttl);
+    outside.put("r/link", Bytes::from_static(b"old")).await.unwrap();
+    assert_eq!(d.get("r/link").await.unwrap(), "old");
+    outside.put("r/link", Bytes::from_static(b"new")).await.unwrap();
+    outside.delete("gone").await.unwrap();
+    assert_eq!(d.get("r/link").await.unwrap(), "old", "served from the cache within the ttl");
+    tokio::time::sleep(ttl).await;
+    assert_eq!(d.get("r/link").await.unwrap(), "new");
+    outside.delete("r").await.unwrap();
+    tokio::time::sleep(ttl).await;
+    assert!(d.get("r/link").await.unwrap_err().is_not_found());
 }

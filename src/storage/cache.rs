@@ -1,0 +1,348 @@
+//! A read cache in front of any driver.
+//!
+//! A registry's hot requests (manifest GET/HEAD by tag, blob HEAD, config
+//! blob GET) read the same few small objects over and over: link files,
+//! manifests, small blobs, their sizes, the directories of a listing. Going
+//! to the disk for each costs a trip to the blocking pool per object, which
+//! dominated the request time. This cache answers those from memory.
+//!
+//! Correctness rests on two rules:
+//!
+//! - **Writes through this driver are seen at once.** Every mutation (put,
+//!   rename, delete, append) drops the cached entries of its path, of the
+//!   path's ancestors (their listings and stats change) and of its
+//!   descendants (a deleted directory takes its children along), after the
+//!   inner driver finished and before the mutation returns, so before any
+//!   client is told it succeeded. A reader that raced with a mutation may
+//!   have read the old state from the inner driver; it inserts only if no
+//!   mutation happened since it started (the `epoch` check, under the lock
+//!   mutations take), so it can never re-insert a stale answer.
+//! - **Changes made by someone else are seen within `ttl`.** Another process
+//!   on the same storage (the reference registry, a second berth, `rm -R`,
+//!   an offline garbage collection) bypasses the invalidation; entries expire
+//!   after `ttl` (one second by default), which bounds how long such a change
+//!   can stay unseen.
+//!
+//! Objects open for appending (uploads in progress) are never cached: their
+//! size changes with every write. Memory is bounded by `MAX_BYTES` of cached
+//! data and `MAX_ENTRIES` entries; when either is exceeded the cache starts
+//! over empty, which costs a few misses and keeps the bound simple.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use super::{ByteStream, Driver, Stat, StorageError, Writer};
+
+/// How long an entry is trusted when nobody wrote through this driver.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(1);
+
+/// Objects larger than this are read from the inner driver every time.
+const MAX_OBJECT: usize = 256 * 1024;
+
+/// Bound on the bytes held: object contents plus listed names.
+const MAX_BYTES: usize = 16 * 1024 * 1024;
+
+/// Bound on the number of entries of all kinds.
+const MAX_ENTRIES: usize = 200_000;
+
+/// A driver that remembers what it read. See the module docs for the rules.
+pub struct Cached {
+    inner: Arc<dyn Driver>,
+    shared: Arc<Shared>,
+}
+
+/// What the cache and its append guards share.
+struct Shared {
+    ttl: Duration,
+    /// Bumped, under the state lock, by every mutation.
+    epoch: AtomicU64,
+    state: Mutex<State>,
+}
+
+/// One answer of the inner driver; `None` is "not found".
+#[derive(Clone)]
+struct Entry<T> {
+    at: Instant,
+    value: Option<T>,
+}
+
+#[derive(Default)]
+struct State {
+    objects: BTreeMap<String, Entry<Bytes>>,
+    stats: BTreeMap<String, Entry<Stat>>,
+    lists: BTreeMap<String, Entry<Arc<[String]>>>,
+    bytes: usize,
+    /// Paths with a live `Writer`, and how many.
+    appending: HashMap<String, usize>,
+}
+
+impl State {
+    fn entries(&self) -> usize {
+        self.objects.len() + self.stats.len() + self.lists.len()
+    }
+
+    fn clear(&mut self) {
+        self.objects.clear();
+        self.stats.clear();
+        self.lists.clear();
+        self.bytes = 0;
+    }
+
+    /// Drops what a change at `path` can make wrong: the path itself, its
+    /// ancestors and its descendants.
+    fn invalidate(&mut self, path: &str) {
+        let mut ancestors = vec![path];
+        ancestors.extend(path.match_indices('/').map(|(i, _)| &path[..i]));
+        for key in &ancestors {
+            if let Some(e) = self.objects.remove(*key) {
+                self.bytes -= e.value.map_or(0, |b| b.len());
+            }
+            self.stats.remove(*key);
+            if let Some(e) = self.lists.remove(*key) {
+                self.bytes -= e.value.map_or(0, |names| list_bytes(&names));
+            }
+        }
+        // Descendants sort between "path/" and "path0" ('0' follows '/').
+        let (lo, hi) = (format!("{path}/"), format!("{path}0"));
+        let objects: Vec<String> = self.objects.range(lo.clone()..hi.clone()).map(|(k, _)| k.clone()).collect();
+        for key in objects {
+            if let Some(e) = self.objects.remove(&key) {
+                self.bytes -= e.value.map_or(0, |b| b.len());
+            }
+        }
+        let stats: Vec<String> = self.stats.range(lo.clone()..hi.clone()).map(|(k, _)| k.clone()).collect();
+        for key in stats {
+            self.stats.remove(&key);
+        }
+        let lists: Vec<String> = self.lists.range(lo..hi).map(|(k, _)| k.clone()).collect();
+        for key in lists {
+            if let Some(e) = self.lists.remove(&key) {
+                self.bytes -= e.value.map_or(0, |names| list_bytes(&names));
+            }
+        }
+    }
+
+    /// Makes room for `size` more bytes and one more entry.
+    fn reserve(&mut self, size: usize) {
+        if self.bytes + size > MAX_BYTES || self.entries() >= MAX_ENTRIES {
+            self.clear();
+        }
+        self.bytes += size;
+    }
+}
+
+fn list_bytes(names: &[String]) -> usize {
+    names.iter().map(|n| n.len() + std::mem::size_of::<String>()).sum()
+}
+
+fn fresh<T: Clone>(map: &BTreeMap<String, Entry<T>>, path: &str, ttl: Duration) -> Option<Option<T>> {
+    map.get(path).filter(|e| e.at.elapsed() < ttl).map(|e| e.value.clone())
+}
+
+/// Turns a cached answer back into the driver's result.
+fn answer<T>(path: &str, value: Option<T>) -> Result<T, StorageError> {
+    value.ok_or_else(|| StorageError::NotFound(path.to_owned()))
+}
+
+/// Splits an inner result into what may be cached: a value, "not found", or
+/// nothing (other errors are not remembered).
+fn cacheable<T: Clone>(result: &Result<T, StorageError>) -> Option<Option<T>> {
+    match result {
+        Ok(v) => Some(Some(v.clone())),
+        Err(e) if e.is_not_found() => Some(None),
+        Err(_) => None,
+    }
+}
+
+impl Cached {
+    /// Caches reads of `inner`, trusting entries for `ttl`.
+    pub fn new(inner: Arc<dyn Driver>, ttl: Duration) -> Self {
+        let shared = Shared { ttl, epoch: AtomicU64::new(0), state: Mutex::default() };
+        Cached { inner, shared: Arc::new(shared) }
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Records a mutation at `path`: called after the inner driver changed it.
+    fn changed(&self, path: &str) {
+        let mut state = self.lock();
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        state.invalidate(path);
+    }
+
+    /// Inserts an answer read while the epoch was `epoch`, unless a mutation
+    /// happened since or the path is being appended to.
+    fn insert(&self, epoch: u64, path: &str, insert: impl FnOnce(&mut State, Instant)) {
+        let mut state = self.lock();
+        if self.epoch() == epoch && !state.appending.contains_key(path) {
+            insert(&mut state, Instant::now());
+        }
+    }
+}
+
+#[async_trait]
+impl Driver for Cached {
+    async fn get(&self, path: &str) -> Result<Bytes, StorageError> {
+        if let Some(hit) = fresh(&self.shared.lock().objects, path, self.shared.ttl) {
+            return answer(path, hit);
+        }
+        let epoch = self.shared.epoch();
+        let result = self.inner.get(path).await;
+        if let Some(value) = cacheable(&result).filter(|v| v.as_ref().is_none_or(|b| b.len() <= MAX_OBJECT)) {
+            self.shared.insert(epoch, path, |state, at| {
+                state.reserve(value.as_ref().map_or(0, |b| b.len()));
+                if let Some(old) = state.objects.insert(path.to_owned(), Entry { at, value }) {
+                    state.bytes -= old.value.map_or(0, |b| b.len());
+                }
+            });
+        }
+        result
+    }
+
+    async fn put(&self, path: &str, data: Bytes) -> Result<(), StorageError> {
+        let result = self.inner.put(path, data).await;
+        self.shared.changed(path);
+        result
+    }
+
+    /// Small objects are served from the object cache, so a config blob GET
+    /// costs no disk access; large ones stream from the inner driver.
+    async fn reader(&self, path: &str, offset: u64, len: Option<u64>) -> Result<ByteStream, StorageError> {
+        let small = self.stat(path).await?.size <= MAX_OBJECT as u64;
+        if !small {
+            return self.inner.reader(path, offset, len).await;
+        }
+        let bytes = self.get(path).await?;
+        let start = (offset as usize).min(bytes.len());
+        let end = len.map_or(bytes.len(), |len| start.saturating_add(len as usize).min(bytes.len()));
+        let chunk = bytes.slice(start..end);
+        Ok(Box::pin(futures_util::stream::once(async move { Ok(chunk) })))
+    }
+
+    async fn append(&self, path: &str) -> Result<Box<dyn Writer>, StorageError> {
+        // Marked before the inner driver opens it, so no read racing with
+        // the open can insert; the guard unmarks it even when opening fails.
+        *self.shared.lock().appending.entry(path.to_owned()).or_default() += 1;
+        let mut guard = AppendGuard { shared: self.shared.clone(), path: path.to_owned(), inner: None };
+        guard.inner = Some(self.inner.append(path).await?);
+        self.shared.changed(path);
+        Ok(Box::new(guard))
+    }
+
+    async fn stat(&self, path: &str) -> Result<Stat, StorageError> {
+        if let Some(hit) = fresh(&self.shared.lock().stats, path, self.shared.ttl) {
+            return answer(path, hit);
+        }
+        let epoch = self.shared.epoch();
+        let result = self.inner.stat(path).await;
+        if let Some(value) = cacheable(&result) {
+            self.shared.insert(epoch, path, |state, at| {
+                state.reserve(0);
+                state.stats.insert(path.to_owned(), Entry { at, value });
+            });
+        }
+        result
+    }
+
+    async fn list(&self, path: &str) -> Result<Vec<String>, StorageError> {
+        if let Some(hit) = fresh(&self.shared.lock().lists, path, self.shared.ttl) {
+            return answer(path, hit).map(|names| names.to_vec());
+        }
+        let epoch = self.shared.epoch();
+        let result = self.inner.list(path).await;
+        if let Some(value) = cacheable(&result) {
+            let value: Option<Arc<[String]>> = value.map(Into::into);
+            self.shared.insert(epoch, path, |state, at| {
+                state.reserve(value.as_deref().map_or(0, list_bytes));
+                if let Some(old) = state.lists.insert(path.to_owned(), Entry { at, value }) {
+                    state.bytes -= old.value.map_or(0, |names| list_bytes(&names));
+                }
+            });
+        }
+        result
+    }
+
+    async fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        let result = self.inner.rename(from, to).await;
+        self.shared.changed(from);
+        self.shared.changed(to);
+        result
+    }
+
+    async fn delete(&self, path: &str) -> Result<(), StorageError> {
+        let result = self.inner.delete(path).await;
+        self.shared.changed(path);
+        result
+    }
+}
+
+/// A writer on an object of a `Cached` driver: while it lives the object
+/// is not cached, and when it goes (committed, cancelled or dropped) the
+/// object's entries are dropped.
+struct AppendGuard {
+    shared: Arc<Shared>,
+    path: String,
+    inner: Option<Box<dyn Writer>>,
+}
+
+impl AppendGuard {
+    fn inner(&mut self) -> &mut Box<dyn Writer> {
+        self.inner.as_mut().expect("an append guard holds its writer until it is consumed")
+    }
+}
+
+#[async_trait]
+impl Writer for AppendGuard {
+    async fn write(&mut self, data: Bytes) -> Result<(), StorageError> {
+        self.inner().write(data).await
+    }
+
+    fn size(&self) -> u64 {
+        self.inner.as_ref().map_or(0, |w| w.size())
+    }
+
+    async fn commit(mut self: Box<Self>) -> Result<(), StorageError> {
+        match self.inner.take() {
+            Some(inner) => inner.commit().await,
+            None => Ok(()),
+        }
+    }
+
+    async fn cancel(mut self: Box<Self>) -> Result<(), StorageError> {
+        match self.inner.take() {
+            Some(inner) => inner.cancel().await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for AppendGuard {
+    fn drop(&mut self) {
+        let mut state = self.shared.lock();
+        self.shared.epoch.fetch_add(1, Ordering::AcqRel);
+        state.invalidate(&self.path);
+        if let Some(count) = state.appending.get_mut(&self.path) {
+            *count -= 1;
+            if *count == 0 {
+                state.appending.remove(&self.path);
+            }
+        }
+    }
+}
