@@ -8,6 +8,8 @@ mod common;
 mod access;
 #[path = "api/blobs.rs"]
 mod blobs;
+#[path = "api/caching.rs"]
+mod caching;
 #[path = "api/errors.rs"]
 mod errors;
 #[path = "api/gc.rs"]

@@ -2,6 +2,7 @@
 
 use http::{Method, StatusCode};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::Serialize;
 use serde_json::json;
 
 use super::{
@@ -33,11 +34,11 @@ fn page_size(req: &Req) -> Result<Option<usize>, ApiError> {
 }
 
 /// A page as JSON, with `Link: <...>; rel="next"` when more entries follow.
-fn page_reply(page: Page, n: usize, path: &str, body: serde_json::Value) -> Reply {
-    let mut reply = response::json(StatusCode::OK, &body);
+fn page_reply(page: &Page, n: usize, path: &str, body: &impl Serialize) -> Reply {
+    let mut reply = response::json(StatusCode::OK, body);
     if page.more
         && n > 0
-        && let Some(last) = page.items.last()
+        && let Some(last) = page.items().last()
     {
         let last = utf8_percent_encode(last, QUERY_VALUE);
         set(&mut reply, "Link", &format!("<{path}?last={last}&n={n}>; rel=\"next\""));
@@ -56,8 +57,12 @@ pub async fn catalog(app: &App, req: &Req) -> Result<Reply, ApiError> {
         None => DEFAULT_CATALOG_PAGE.min(app.max_catalog_entries),
     };
     let page = app.registry.catalog(Some(n), req.query("last")).await?;
-    let body = json!({ "repositories": page.items });
-    Ok(page_reply(page, n, &format!("{}/v2/_catalog", req.prefix), body))
+    #[derive(Serialize)]
+    struct Catalog<'a> {
+        repositories: &'a [String],
+    }
+    let body = Catalog { repositories: page.items() };
+    Ok(page_reply(&page, n, &format!("{}/v2/_catalog", req.prefix), &body))
 }
 
 /// `GET /v2/<name>/tags/list`.
@@ -67,13 +72,14 @@ pub async fn tags(app: &App, req: &Req, name: &RepoName) -> Result<Reply, ApiErr
     let page = app.registry.tags(name, n, req.query("last")).await?;
     // distribution answers `null` for a repository whose tags are all gone;
     // an empty page of a repository that has tags stays a list.
-    let tags = if page.items.is_empty() && !page.more && req.query("last").is_none() && n != Some(0) {
-        serde_json::Value::Null
-    } else {
-        json!(page.items)
-    };
-    let body = json!({ "name": name.as_str(), "tags": tags });
-    Ok(page_reply(page, n.unwrap_or(0), &format!("{}/v2/{name}/tags/list", req.prefix), body))
+    let all_gone = page.items().is_empty() && !page.more && req.query("last").is_none() && n != Some(0);
+    #[derive(Serialize)]
+    struct TagList<'a> {
+        name: &'a str,
+        tags: Option<&'a [String]>,
+    }
+    let body = TagList { name: name.as_str(), tags: (!all_gone).then(|| page.items()) };
+    Ok(page_reply(&page, n.unwrap_or(0), &format!("{}/v2/{name}/tags/list", req.prefix), &body))
 }
 
 /// `GET /v2/<name>/referrers/<digest>`.

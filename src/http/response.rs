@@ -37,8 +37,10 @@ pub fn bytes(status: StatusCode, content_type: &str, body: Bytes) -> Reply {
 }
 
 /// A JSON response.
-pub fn json(status: StatusCode, value: &serde_json::Value) -> Reply {
-    bytes(status, "application/json; charset=utf-8", Bytes::from(value.to_string()))
+pub fn json(status: StatusCode, value: &impl serde::Serialize) -> Reply {
+    // Serializing our own types into a Vec cannot fail.
+    let body = serde_json::to_vec(value).unwrap_or_default();
+    bytes(status, "application/json; charset=utf-8", Bytes::from(body))
 }
 
 /// A streamed body of known length.

@@ -1,14 +1,15 @@
 //! The catalog: every repository, in lexical order, a page at a time.
 
-use std::cmp::Ordering;
+use std::{cmp::Ordering, ops::Range};
 
-use super::{RegistryError, layout};
+use super::{RegistryError, layout, listing::Names};
 
-/// One page of a lexically ordered listing.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One page of a lexically ordered listing: a window on the whole list,
+/// which requests share instead of copying.
+#[derive(Debug, Clone)]
 pub struct Page {
-    /// The entries of this page.
-    pub items: Vec<String>,
+    all: Names,
+    window: Range<usize>,
     /// True when entries follow this page.
     pub more: bool,
 }
@@ -23,44 +24,40 @@ pub fn path_order(a: &str, b: &str) -> Ordering {
 impl Page {
     /// Cuts a page out of a list sorted by `path_order`: entries after
     /// `last`, at most `n`.
-    pub fn of(sorted: Vec<String>, n: Option<usize>, last: Option<&str>) -> Page {
+    pub fn of(sorted: Names, n: Option<usize>, last: Option<&str>) -> Page {
         let start = last.map_or(0, |last| sorted.partition_point(|item| path_order(item, last).is_le()));
-        let mut items: Vec<String> = sorted.into_iter().skip(start).collect();
-        let n = n.unwrap_or(usize::MAX);
-        let more = items.len() > n;
-        items.truncate(n);
-        Page { items, more }
+        let end = start.saturating_add(n.unwrap_or(usize::MAX)).min(sorted.len());
+        Page { more: end < sorted.len(), all: sorted, window: start..end }
+    }
+
+    /// The entries of this page.
+    pub fn items(&self) -> &[String] {
+        &self.all[self.window.clone()]
     }
 }
 
 impl super::Registry {
     /// Every repository name, sorted. A repository exists once it has a
     /// `_manifests` directory, as distribution's catalog decides.
-    pub async fn repositories(&self) -> Result<Vec<String>, RegistryError> {
+    pub async fn repositories(&self) -> Result<Names, RegistryError> {
+        if let Some(names) = self.listings.catalog() {
+            return Ok(names);
+        }
+        let generation = self.listings.generation();
         let mut found = self.directories_holding("_manifests").await?;
         found.sort_by(|a, b| path_order(a, b));
-        Ok(found)
+        let names: Names = found.into();
+        self.listings.keep_catalog(generation, names.clone());
+        Ok(names)
     }
 
     /// Every repository directory (relative to `repositories/`) that holds a
     /// child named `marker`, such as `_manifests` or `_uploads`. Other
     /// `_`-prefixed directories are never entered.
     pub(super) async fn directories_holding(&self, marker: &str) -> Result<Vec<String>, RegistryError> {
-        let root = layout::repositories();
-        let mut found = Vec::new();
-        let mut pending = vec![String::new()];
-        while let Some(rel) = pending.pop() {
-            let dir = if rel.is_empty() { root.clone() } else { format!("{root}/{rel}") };
-            for child in self.list_or_empty(&dir).await? {
-                if child == marker {
-                    found.push(rel.clone());
-                } else if !child.starts_with('_') && self.driver.stat(&format!("{dir}/{child}")).await?.is_dir {
-                    pending.push(if rel.is_empty() { child } else { format!("{rel}/{child}") });
-                }
-            }
-        }
-        found.retain(|name| !name.is_empty());
-        Ok(found)
+        let dirs = self.driver.walk_dirs(&layout::repositories(), |name| !name.starts_with('_')).await?;
+        let suffix = format!("/{marker}");
+        Ok(dirs.into_iter().filter_map(|dir| dir.strip_suffix(&suffix).map(str::to_owned)).collect())
     }
 
     /// One page of the catalog.
@@ -77,22 +74,27 @@ mod tests {
         items.iter().map(|s| s.to_string()).collect()
     }
 
+    fn page(all: &[String], n: Option<usize>, last: Option<&str>) -> (Vec<String>, bool) {
+        let page = Page::of(all.into(), n, last);
+        (page.items().to_vec(), page.more)
+    }
+
     #[test]
     fn orders_like_distribution() {
         let mut names = list(&["a.b", "a-b", "a/b", "a", "b"]);
         names.sort_by(|a, b| path_order(a, b));
         assert_eq!(names, list(&["a", "a/b", "a-b", "a.b", "b"]));
-        assert_eq!(Page::of(names, Some(2), Some("a/b")).items, list(&["a-b", "a.b"]));
+        assert_eq!(page(&names, Some(2), Some("a/b")).0, list(&["a-b", "a.b"]));
     }
 
     #[test]
     fn pages() {
         let all = list(&["a", "b", "c"]);
-        assert_eq!(Page::of(all.clone(), None, None), Page { items: all.clone(), more: false });
-        assert_eq!(Page::of(all.clone(), Some(2), None), Page { items: list(&["a", "b"]), more: true });
-        assert_eq!(Page::of(all.clone(), Some(2), Some("b")), Page { items: list(&["c"]), more: false });
-        assert_eq!(Page::of(all.clone(), Some(1), Some("aa")), Page { items: list(&["b"]), more: true });
-        assert_eq!(Page::of(all.clone(), Some(0), None), Page { items: vec![], more: true });
-        assert_eq!(Page::of(all, None, Some("c")), Page { items: vec![], more: false });
+        assert_eq!(page(&all, None, None), (all.clone(), false));
+        assert_eq!(page(&all, Some(2), None), (list(&["a", "b"]), true));
+        assert_eq!(page(&all, Some(2), Some("b")), (list(&["c"]), false));
+        assert_eq!(page(&all, Some(1), Some("aa")), (list(&["b"]), true));
+        assert_eq!(page(&all, Some(0), None), (vec![], true));
+        assert_eq!(page(&all, None, Some("c")), (vec![], false));
     }
 }

@@ -71,7 +71,7 @@ impl super::Registry {
         let mut marked: HashSet<Digest> = HashSet::new();
         let mut candidates = Vec::new();
         let repositories = self.repositories().await?;
-        for repo in &repositories {
+        for repo in repositories.iter() {
             let Ok(name) = RepoName::parse(repo) else { continue };
             let tagged = self.tagged(&name).await?;
             for digest in self.digests_in(&layout::revisions(&name)).await? {
@@ -100,7 +100,7 @@ impl super::Registry {
                 say(format!("blob eligible for deletion: {digest}"));
                 self.driver.delete(&layout::blob_dir(digest)).await?;
             }
-            for repo in &repositories {
+            for repo in repositories.iter() {
                 let Ok(name) = RepoName::parse(repo) else { continue };
                 self.sweep_layer_links(&name, &marked).await?;
             }

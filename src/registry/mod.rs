@@ -10,6 +10,7 @@ mod catalog;
 pub mod digest;
 mod gc;
 pub mod layout;
+mod listing;
 pub mod manifest;
 pub mod name;
 mod purge;
@@ -105,12 +106,13 @@ pub struct Registry {
     driver: Arc<dyn Driver>,
     options: Options,
     uploads: Uploads,
+    listings: Arc<listing::Listings>,
 }
 
 impl Registry {
     /// A registry over a driver.
     pub fn new(driver: Arc<dyn Driver>, options: Options) -> Self {
-        Registry { driver, options, uploads: Uploads::default() }
+        Registry { driver, options, uploads: Uploads::default(), listings: Arc::default() }
     }
 
     fn require_delete(&self) -> Result<(), RegistryError> {

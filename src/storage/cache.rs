@@ -291,6 +291,11 @@ impl Driver for Cached {
         self.shared.changed(path);
         result
     }
+
+    /// Not cached: a walk is the rebuild of a listing the registry keeps.
+    async fn walk_dirs(&self, path: &str, enter: for<'a> fn(&'a str) -> bool) -> Result<Vec<String>, StorageError> {
+        self.inner.walk_dirs(path, enter).await
+    }
 }
 
 /// A writer on an object of a `Cached` driver: while it lives the object

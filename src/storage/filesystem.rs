@@ -153,6 +153,34 @@ fn delete_path(full: &Path) -> io::Result<()> {
     }
 }
 
+/// `Driver::walk_dirs` in one blocking call, using the directory entries'
+/// types instead of a stat per entry.
+fn walk_dirs(root: &Path, enter: for<'a> fn(&'a str) -> bool) -> io::Result<Vec<String>> {
+    let mut found = Vec::new();
+    let mut pending = vec![String::new()];
+    while let Some(rel) = pending.pop() {
+        let entries = match fs::read_dir(root.join(&rel)) {
+            Ok(entries) => entries,
+            // Missing root, or a directory deleted while we walked.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            if !entry.file_type()?.is_dir() {
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let child = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+            if enter(&name) {
+                pending.push(child.clone());
+            }
+            found.push(child);
+        }
+    }
+    Ok(found)
+}
+
 #[async_trait]
 impl Driver for Filesystem {
     async fn get(&self, path: &str) -> Result<Bytes, StorageError> {
@@ -213,6 +241,10 @@ impl Driver for Filesystem {
 
     async fn delete(&self, path: &str) -> Result<(), StorageError> {
         self.blocking(path, |_, full| delete_path(&full)).await
+    }
+
+    async fn walk_dirs(&self, path: &str, enter: for<'a> fn(&'a str) -> bool) -> Result<Vec<String>, StorageError> {
+        self.blocking(path, move |_, full| walk_dirs(&full, enter)).await
     }
 }
 

@@ -92,6 +92,38 @@ pub trait Driver: Send + Sync + 'static {
     async fn rename(&self, from: &str, to: &str) -> Result<(), StorageError>;
     /// Removes an object or a whole directory tree. Missing paths are not an error.
     async fn delete(&self, path: &str) -> Result<(), StorageError>;
+
+    /// Every directory below `path`, as paths relative to it, unsorted. A
+    /// directory whose name `enter` refuses is listed but not entered. A
+    /// missing `path` has none. Drivers that can walk a tree in one go (a
+    /// directory walk, a flat object listing) override this; the default
+    /// lists directory by directory.
+    async fn walk_dirs(&self, path: &str, enter: for<'a> fn(&'a str) -> bool) -> Result<Vec<String>, StorageError> {
+        let mut found = Vec::new();
+        let mut pending = vec![String::new()];
+        while let Some(rel) = pending.pop() {
+            let dir = if rel.is_empty() { path.to_owned() } else { format!("{path}/{rel}") };
+            let children = match self.list(&dir).await {
+                Ok(children) => children,
+                Err(e) if e.is_not_found() => continue,
+                Err(e) => return Err(e),
+            };
+            for name in children {
+                let child = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+                match self.stat(&format!("{path}/{child}")).await {
+                    Ok(stat) if stat.is_dir => {}
+                    Ok(_) => continue,
+                    Err(e) if e.is_not_found() => continue,
+                    Err(e) => return Err(e),
+                }
+                if enter(&name) {
+                    pending.push(child.clone());
+                }
+                found.push(child);
+            }
+        }
+        Ok(found)
+    }
 }
 
 /// An open append handle on one object.

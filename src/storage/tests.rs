@@ -37,6 +37,15 @@ async fn conformance(d: &dyn Driver) {
     names.sort();
     assert_eq!(names, ["c", "d"]);
 
+    let mut dirs = d.walk_dirs("a", |name| name != "b").await.unwrap();
+    dirs.sort();
+    assert_eq!(dirs, ["b"]);
+    d.put("a/x/_skip/y/z", Bytes::from_static(b"z")).await.unwrap();
+    let mut dirs = d.walk_dirs("a", |name| !name.starts_with('_')).await.unwrap();
+    dirs.sort();
+    assert_eq!(dirs, ["b", "x", "x/_skip"]);
+    assert!(d.walk_dirs("nothing/here", |_| true).await.unwrap().is_empty());
+
     d.delete("a").await.unwrap();
     assert!(d.stat("a/b/c").await.unwrap_err().is_not_found());
     d.delete("never/was").await.unwrap();

@@ -59,22 +59,36 @@ impl super::Registry {
             Reference::Tag(_) => Digest::of(Algorithm::Sha256, &body),
         };
         self.check_references(name, &manifest).await?;
+        let subject = manifest.subject.map(|s| s.digest);
+        let stored = self.store_manifest(name, reference, &digest, subject.as_ref(), body).await;
+        // After the writes, failed ones too: they may have created the
+        // repository or moved a tag.
+        self.listings.forget(name);
+        stored.map(|()| PutManifest { digest, subject })
+    }
 
+    async fn store_manifest(
+        &self,
+        name: &RepoName,
+        reference: &Reference,
+        digest: &Digest,
+        subject: Option<&Digest>,
+        body: Bytes,
+    ) -> Result<(), RegistryError> {
         // Bytes first, links after: a crash in between leaves an unreferenced
         // blob for garbage collection, never a link to nothing.
-        if !self.blob_stored(&digest).await? {
-            self.driver.put(&layout::blob_data(&digest), body).await?;
+        if !self.blob_stored(digest).await? {
+            self.driver.put(&layout::blob_data(digest), body).await?;
         }
-        self.write_link(&layout::revision_link(name, &digest), &digest).await?;
-        let subject = manifest.subject.map(|s| s.digest);
-        if let Some(subject) = &subject {
-            self.write_link(&layout::referrer_link(name, subject, &digest), &digest).await?;
+        self.write_link(&layout::revision_link(name, digest), digest).await?;
+        if let Some(subject) = subject {
+            self.write_link(&layout::referrer_link(name, subject, digest), digest).await?;
         }
         if let Reference::Tag(tag) = reference {
-            self.write_link(&layout::tag_index_link(name, tag, &digest), &digest).await?;
-            self.write_link(&layout::tag_current(name, tag), &digest).await?;
+            self.write_link(&layout::tag_index_link(name, tag, digest), digest).await?;
+            self.write_link(&layout::tag_current(name, tag), digest).await?;
         }
-        Ok(PutManifest { digest, subject })
+        Ok(())
     }
 
     /// Every blob and child manifest must already be in the repository, with
@@ -145,6 +159,12 @@ impl super::Registry {
     /// (by digest).
     pub async fn delete_manifest(&self, name: &RepoName, reference: &Reference) -> Result<(), RegistryError> {
         self.require_delete()?;
+        let deleted = self.remove_manifest(name, reference).await;
+        self.listings.forget(name);
+        deleted
+    }
+
+    async fn remove_manifest(&self, name: &RepoName, reference: &Reference) -> Result<(), RegistryError> {
         match reference {
             Reference::Tag(tag) => {
                 self.resolve(name, reference).await?;
