@@ -43,6 +43,10 @@ impl super::Registry {
         if let Some(names) = self.listings.catalog() {
             return Ok(names);
         }
+        let _building = self.listings.build().await;
+        if let Some(names) = self.listings.catalog() {
+            return Ok(names);
+        }
         let generation = self.listings.generation();
         let mut found = self.directories_holding("_manifests").await?;
         found.sort_by(|a, b| path_order(a, b));

@@ -7,7 +7,7 @@
 //! `TTL` otherwise, which bounds how long a change made by another process
 //! on the same storage stays unseen. A listing built while a write happened
 //! is served but not kept (the `generation` check), so a memo never holds
-//! what a build raced past.
+//! what a build raced past. One build runs at a time (`build`).
 
 use std::{
     collections::HashMap,
@@ -30,6 +30,10 @@ pub type Names = Arc<[String]>;
 #[derive(Default)]
 pub struct Listings {
     state: Mutex<State>,
+    /// Held while a listing is built from storage: when a memo expires under
+    /// load, one request rebuilds it and the others wait for that instead of
+    /// each walking the storage and holding its own copy.
+    building: tokio::sync::Mutex<()>,
 }
 
 #[derive(Default)]
@@ -54,6 +58,11 @@ impl Memo {
 impl Listings {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Waits for any build in progress; hold the guard while building.
+    pub async fn build(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.building.lock().await
     }
 
     /// The generation to hand back to `keep_*` after building a listing.

@@ -15,6 +15,10 @@ impl super::Registry {
         if let Some(tags) = self.listings.tags(name) {
             return Ok(tags);
         }
+        let _building = self.listings.build().await;
+        if let Some(tags) = self.listings.tags(name) {
+            return Ok(tags);
+        }
         let generation = self.listings.generation();
         let mut tags: Vec<String> =
             self.list_or_empty(&layout::tags(name)).await?.into_iter().filter(|t| Tag::parse(t).is_some()).collect();
