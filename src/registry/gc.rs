@@ -6,8 +6,9 @@
 //! This is the offline collector: like distribution's, it must not run while
 //! clients push to the same storage (read-only mode or a stopped server).
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
+use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::Deserialize;
 
 use super::{Digest, RegistryError, RepoName, Tag, layout};
@@ -61,6 +62,20 @@ fn digests<'a>(items: impl Iterator<Item = &'a str>) -> impl Iterator<Item = Dig
     items.filter_map(|d| d.parse().ok())
 }
 
+/// How many storage operations a collection keeps in flight. Deletes are
+/// durable one by one (a directory fsync each); run together, the
+/// filesystem commits them in shared journal transactions.
+const IN_FLIGHT: usize = 32;
+
+/// Runs `f` on every item, `IN_FLIGHT` at a time, stopping at the first error.
+async fn concurrently<T, F, Fut>(items: impl IntoIterator<Item = T>, f: F) -> Result<(), RegistryError>
+where
+    F: FnMut(T) -> Fut,
+    Fut: Future<Output = Result<(), RegistryError>>,
+{
+    stream::iter(items).map(f).buffer_unordered(IN_FLIGHT).try_collect().await
+}
+
 impl super::Registry {
     /// Runs a collection; `say` receives distribution's progress lines.
     pub async fn garbage_collect(
@@ -73,15 +88,10 @@ impl super::Registry {
         let repositories = self.repositories().await?;
         for repo in repositories.iter() {
             let Ok(name) = RepoName::parse(repo) else { continue };
-            let tagged = self.tagged(&name).await?;
-            for digest in self.digests_in(&layout::revisions(&name)).await? {
-                if options.delete_untagged && !tagged.contains(&digest) {
-                    say(format!("manifest eligible for deletion: {repo}@{digest}"));
-                    candidates.push((name.clone(), digest));
-                    continue;
-                }
-                self.mark(&name, &digest, &mut marked, &mut say).await?;
-            }
+            let tagged = if options.delete_untagged { Some(self.tagged(&name).await?) } else { None };
+            let revisions = self.digests_in(&layout::revisions(&name)).await?;
+            let eligible = |d: &Digest| tagged.as_ref().is_some_and(|tagged| !tagged.contains(d));
+            self.mark(&name, revisions, eligible, &mut marked, &mut candidates, &mut say).await?;
         }
         // An untagged child of a tagged index was marked through its parent.
         candidates.retain(|(_, d)| !marked.contains(d));
@@ -93,17 +103,12 @@ impl super::Registry {
             candidates.len()
         ));
         if !options.dry_run {
-            for (name, digest) in &candidates {
-                self.remove_revision(name, digest).await?;
-            }
+            self.sweep_revisions(&candidates).await?;
             for digest in &blobs {
                 say(format!("blob eligible for deletion: {digest}"));
-                self.driver.delete(&layout::blob_dir(digest)).await?;
             }
-            for repo in repositories.iter() {
-                let Ok(name) = RepoName::parse(repo) else { continue };
-                self.sweep_layer_links(&name, &marked).await?;
-            }
+            self.driver.delete_all(&blobs.iter().map(layout::blob_dir).collect::<Vec<_>>()).await?;
+            self.sweep_layer_links(&repositories, &marked).await?;
         }
         let manifests = candidates.into_iter().map(|(n, d)| (n.to_string(), d)).collect();
         Ok(GcReport { marked: marked.len(), manifests, blobs })
@@ -111,53 +116,100 @@ impl super::Registry {
 
     /// Digests that some tag of the repository points at.
     async fn tagged(&self, name: &RepoName) -> Result<HashSet<Digest>, RegistryError> {
-        let mut tagged = HashSet::new();
-        for tag in self.list_or_empty(&layout::tags(name)).await?.iter().filter_map(|t| Tag::parse(t)) {
-            if let Some(d) = self.read_link(&layout::tag_current(name, &tag)).await? {
-                tagged.insert(d);
-            }
-        }
-        Ok(tagged)
+        let tags: Vec<Tag> =
+            self.list_or_empty(&layout::tags(name)).await?.iter().filter_map(|t| Tag::parse(t)).collect();
+        let links = stream::iter(&tags).map(|tag| async move { self.read_link(&layout::tag_current(name, tag)).await });
+        let tagged: Vec<Option<Digest>> = links.buffer_unordered(IN_FLIGHT).try_collect().await?;
+        Ok(tagged.into_iter().flatten().collect())
     }
 
-    /// Marks a manifest, its blobs, and (for an index) its children.
+    /// Reads a manifest's references; a missing manifest references nothing.
+    async fn references(&self, manifest: &Digest) -> Result<References, RegistryError> {
+        match self.driver.get(&layout::blob_data(manifest)).await {
+            Ok(body) => Ok(serde_json::from_slice(&body).unwrap_or_default()),
+            Err(e) if e.is_not_found() => Ok(References::default()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Marks a repository's manifests (all but the `eligible` ones, which
+    /// become candidates), their blobs, and the children of indexes. The
+    /// manifests are read ahead, in order, so the lines come out as
+    /// distribution prints them.
     async fn mark(
         &self,
         name: &RepoName,
-        digest: &Digest,
+        revisions: Vec<Digest>,
+        eligible: impl Fn(&Digest) -> bool,
         marked: &mut HashSet<Digest>,
+        candidates: &mut Vec<(RepoName, Digest)>,
         say: &mut impl FnMut(String),
     ) -> Result<(), RegistryError> {
-        let mut pending = vec![digest.clone()];
-        while let Some(manifest) = pending.pop() {
-            if !marked.insert(manifest.clone()) {
+        let read = stream::iter(revisions).map(|d| {
+            let skip = eligible(&d);
+            async move {
+                let refs = if skip { None } else { Some(self.references(&d).await?) };
+                Ok::<_, RegistryError>((refs, d))
+            }
+        });
+        let mut read = read.buffered(IN_FLIGHT);
+        while let Some((refs, digest)) = read.try_next().await? {
+            let Some(refs) = refs else {
+                say(format!("manifest eligible for deletion: {name}@{digest}"));
+                candidates.push((name.clone(), digest));
+                continue;
+            };
+            if !marked.insert(digest.clone()) {
                 continue;
             }
-            say(format!("{name}: marking manifest {manifest}"));
-            let body = match self.driver.get(&layout::blob_data(&manifest)).await {
-                Ok(body) => body,
-                Err(e) if e.is_not_found() => continue,
-                Err(e) => return Err(e.into()),
-            };
-            let refs: References = serde_json::from_slice(&body).unwrap_or_default();
-            let blobs = refs.config.iter().chain(&refs.layers).map(|t| t.digest.as_str());
-            for blob in digests(blobs.chain(refs.fs_layers.iter().map(|b| b.blob_sum.as_str()))) {
-                say(format!("{name}: marking blob {blob}"));
-                marked.insert(blob);
+            say(format!("{name}: marking manifest {digest}"));
+            let mut pending = self.mark_references(name, refs, marked, say);
+            while let Some(child) = pending.pop() {
+                if marked.insert(child.clone()) {
+                    say(format!("{name}: marking manifest {child}"));
+                    let refs = self.references(&child).await?;
+                    pending.extend(self.mark_references(name, refs, marked, say));
+                }
             }
-            pending.extend(digests(refs.manifests.iter().map(|t| t.digest.as_str())));
         }
         Ok(())
     }
 
-    /// Removes a manifest revision and every trace of it in tag histories
-    /// and the referrers index.
-    async fn remove_revision(&self, name: &RepoName, digest: &Digest) -> Result<(), RegistryError> {
-        for tag in self.list_or_empty(&layout::tags(name)).await?.iter().filter_map(|t| Tag::parse(t)) {
-            self.driver.delete(&layout::tag_index_dir(name, &tag, digest)).await?;
+    /// Marks the blobs a manifest references; returns its child manifests.
+    fn mark_references(
+        &self,
+        name: &RepoName,
+        refs: References,
+        marked: &mut HashSet<Digest>,
+        say: &mut impl FnMut(String),
+    ) -> Vec<Digest> {
+        let blobs = refs.config.iter().chain(&refs.layers).map(|t| t.digest.as_str());
+        for blob in digests(blobs.chain(refs.fs_layers.iter().map(|b| b.blob_sum.as_str()))) {
+            say(format!("{name}: marking blob {blob}"));
+            marked.insert(blob);
         }
-        self.driver.delete(&layout::revision_dir(name, digest)).await?;
-        self.forget_referrer(name, digest).await
+        digests(refs.manifests.iter().map(|t| t.digest.as_str())).collect()
+    }
+
+    /// Removes manifest revisions and every trace of them in tag histories
+    /// and the referrers index.
+    async fn sweep_revisions(&self, candidates: &[(RepoName, Digest)]) -> Result<(), RegistryError> {
+        concurrently(candidates, |(name, digest)| self.forget_referrer(name, digest)).await?;
+        let mut doomed: Vec<String> = candidates.iter().map(|(name, d)| layout::revision_dir(name, d)).collect();
+        let mut by_repo: HashMap<&RepoName, HashSet<&Digest>> = HashMap::new();
+        for (name, digest) in candidates {
+            by_repo.entry(name).or_default().insert(digest);
+        }
+        for (name, digests) in by_repo {
+            for tag in self.list_or_empty(&layout::tags(name)).await?.iter().filter_map(|t| Tag::parse(t)) {
+                for old in self.digests_in(&layout::tag_index(name, &tag)).await? {
+                    if digests.contains(&old) {
+                        doomed.push(layout::tag_index_dir(name, &tag, &old));
+                    }
+                }
+            }
+        }
+        Ok(self.driver.delete_all(&doomed).await?)
     }
 
     /// Every blob whose bytes are stored, by walking `blobs/`.
@@ -165,23 +217,24 @@ impl super::Registry {
         let root = layout::blobs();
         let mut found = BTreeSet::new();
         for alg in self.list_or_empty(&root).await? {
-            for prefix in self.list_or_empty(&format!("{root}/{alg}")).await? {
-                for hex in self.list_or_empty(&format!("{root}/{alg}/{prefix}")).await? {
-                    if let Ok(d) = format!("{alg}:{hex}").parse() {
-                        found.insert(d);
-                    }
-                }
-            }
+            let prefixes = self.list_or_empty(&format!("{root}/{alg}")).await?;
+            let lists = stream::iter(prefixes).map(|prefix| {
+                let dir = format!("{root}/{alg}/{prefix}");
+                async move { self.list_or_empty(&dir).await }
+            });
+            let hexes: Vec<Vec<String>> = lists.buffer_unordered(IN_FLIGHT).try_collect().await?;
+            found.extend(hexes.into_iter().flatten().filter_map(|hex| format!("{alg}:{hex}").parse().ok()));
         }
         Ok(found)
     }
 
-    async fn sweep_layer_links(&self, name: &RepoName, marked: &HashSet<Digest>) -> Result<(), RegistryError> {
-        for digest in self.digests_in(&layout::layers(name)).await? {
-            if !marked.contains(&digest) {
-                self.driver.delete(&layout::layer_dir(name, &digest)).await?;
-            }
+    /// Removes the layer links of blobs that were not marked.
+    async fn sweep_layer_links(&self, repositories: &[String], marked: &HashSet<Digest>) -> Result<(), RegistryError> {
+        let mut doomed = Vec::new();
+        for name in repositories.iter().filter_map(|repo| RepoName::parse(repo).ok()) {
+            let unmarked = self.digests_in(&layout::layers(&name)).await?.into_iter().filter(|d| !marked.contains(d));
+            doomed.extend(unmarked.map(|d| layout::layer_dir(&name, &d)));
         }
-        Ok(())
+        Ok(self.driver.delete_all(&doomed).await?)
     }
 }

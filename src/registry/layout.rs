@@ -88,9 +88,14 @@ pub fn tag_current(name: &RepoName, tag: &Tag) -> String {
     format!("{}/current/link", tag_dir(name, tag))
 }
 
+/// A tag's history of targets: `<alg>/<hex>` directories.
+pub fn tag_index(name: &RepoName, tag: &Tag) -> String {
+    format!("{}/index", tag_dir(name, tag))
+}
+
 /// The directory of one entry of a tag's history of targets.
 pub fn tag_index_dir(name: &RepoName, tag: &Tag, d: &Digest) -> String {
-    digest_dir(format!("{}/index", tag_dir(name, tag)), d)
+    digest_dir(tag_index(name, tag), d)
 }
 
 /// One entry of a tag's history of targets.

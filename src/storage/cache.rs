@@ -292,6 +292,14 @@ impl Driver for Cached {
         result
     }
 
+    async fn delete_all(&self, paths: &[String]) -> Result<(), StorageError> {
+        let result = self.inner.delete_all(paths).await;
+        for path in paths {
+            self.shared.changed(path);
+        }
+        result
+    }
+
     /// Not cached: a walk is the rebuild of a listing the registry keeps.
     async fn walk_dirs(&self, path: &str, enter: for<'a> fn(&'a str) -> bool) -> Result<Vec<String>, StorageError> {
         self.inner.walk_dirs(path, enter).await

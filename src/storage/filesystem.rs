@@ -24,6 +24,9 @@ use super::{ByteStream, Driver, Stat, StorageError, Writer, check_path};
 /// hundred writes per second at disk speed, small enough to keep memory flat.
 const WRITE_CHUNK: usize = 4 * 1024 * 1024;
 
+/// Threads removing paths at once in `delete_all`.
+const DELETE_THREADS: usize = 16;
+
 /// Read buffer for streaming blobs: large enough that a GB/s stream is a few
 /// thousand blocking reads per second, small enough to keep memory flat.
 const READ_CHUNK: usize = 256 * 1024;
@@ -141,17 +144,40 @@ fn list_dir(full: &Path) -> io::Result<Vec<String>> {
 }
 
 fn delete_path(full: &Path) -> io::Result<()> {
+    match (remove_path(full)?, full.parent()) {
+        (true, Some(parent)) => sync_dir(parent),
+        _ => Ok(()),
+    }
+}
+
+/// Removes a file or a tree, without syncing. False when nothing was there.
+fn remove_path(full: &Path) -> io::Result<bool> {
     let removed = match fs::symlink_metadata(full) {
         Ok(meta) if meta.is_dir() => fs::remove_dir_all(full),
         Ok(_) => fs::remove_file(full),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(e),
     };
     match removed {
-        Ok(()) => full.parent().map_or(Ok(()), sync_dir),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+/// Removes every path, then syncs each parent directory once (unless a
+/// later path of the batch removed the parent itself).
+fn delete_paths(paths: &[PathBuf]) -> io::Result<()> {
+    let mut parents = std::collections::BTreeSet::new();
+    for full in paths {
+        if remove_path(full)? {
+            parents.extend(full.parent());
+        }
+    }
+    parents.into_iter().try_for_each(|dir| match sync_dir(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    })
 }
 
 /// `Driver::walk_dirs` in one blocking call, using the directory entries'
@@ -241,6 +267,20 @@ impl Driver for Filesystem {
 
     async fn walk_dirs(&self, path: &str, enter: for<'a> fn(&'a str) -> bool) -> Result<Vec<String>, StorageError> {
         self.blocking(path, move |_, full| walk_dirs(&full, enter)).await
+    }
+
+    /// Several threads remove at once: an unlink mostly waits on the
+    /// filesystem's locks and journal, and paths in different directories
+    /// do not wait on each other.
+    async fn delete_all(&self, paths: &[String]) -> Result<(), StorageError> {
+        let Some(first) = paths.first() else { return Ok(()) };
+        let full: Vec<PathBuf> = paths.iter().map(|p| self.full(p)).collect::<Result<_, _>>()?;
+        let share = full.len().div_ceil(DELETE_THREADS);
+        let batches = full.chunks(share).map(|batch| {
+            let batch = batch.to_vec();
+            self.blocking(first, move |_, _| delete_paths(&batch))
+        });
+        futures_util::future::try_join_all(batches).await.map(drop)
     }
 }
 

@@ -93,6 +93,15 @@ pub trait Driver: Send + Sync + 'static {
     /// Removes an object or a whole directory tree. Missing paths are not an error.
     async fn delete(&self, path: &str) -> Result<(), StorageError>;
 
+    /// Removes many objects or trees, durably once it returns; for sweeps,
+    /// where one sync per parent directory beats one per path.
+    async fn delete_all(&self, paths: &[String]) -> Result<(), StorageError> {
+        for path in paths {
+            self.delete(path).await?;
+        }
+        Ok(())
+    }
+
     /// Every directory below `path`, as paths relative to it, unsorted. A
     /// directory whose name `enter` refuses is listed but not entered. A
     /// missing `path` has none. Drivers that can walk a tree in one go (a

@@ -46,6 +46,12 @@ async fn conformance(d: &dyn Driver) {
     assert_eq!(dirs, ["b", "x", "x/_skip"]);
     assert!(d.walk_dirs("nothing/here", |_| true).await.unwrap().is_empty());
 
+    d.put("m/1", Bytes::from_static(b"1")).await.unwrap();
+    d.put("m/2/x", Bytes::from_static(b"2")).await.unwrap();
+    d.put("m/3", Bytes::from_static(b"3")).await.unwrap();
+    d.delete_all(&["m/1".into(), "m/2".into(), "m/none".into()]).await.unwrap();
+    assert_eq!(d.list("m").await.unwrap(), ["3"]);
+
     d.delete("a").await.unwrap();
     assert!(d.stat("a/b/c").await.unwrap_err().is_not_found());
     d.delete("never/was").await.unwrap();
