@@ -1,6 +1,6 @@
 //! The `berth` command.
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{io::Write, path::PathBuf, process::ExitCode};
 
 use berth::{
     config::{Config, ConfigErrors, Formatter},
@@ -86,14 +86,18 @@ fn main() -> ExitCode {
 fn garbage_collect(config: &Config, options: GcOptions, quiet: bool) -> ExitCode {
     let collect = async {
         let (registry, _) = open_registry(config)?;
-        registry
-            .garbage_collect(options, |line| {
-                if !quiet {
-                    println!("{line}");
-                }
-            })
-            .await
-            .map_err(anyhow::Error::from)
+        // Buffered: a collection prints a line per manifest and blob. A
+        // closed stdout (`| head`) must not stop a sweep half-way, so write
+        // errors are ignored.
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        let report = registry.garbage_collect(options, |line| {
+            if !quiet {
+                let _ = writeln!(out, "{line}");
+            }
+        });
+        let report = report.await;
+        let _ = out.flush();
+        report.map_err(anyhow::Error::from)
     };
     let outcome = tokio::runtime::Runtime::new().map_err(anyhow::Error::from).and_then(|rt| rt.block_on(collect));
     match outcome {
