@@ -15,8 +15,6 @@ use std::{
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use tokio_util::io::ReaderStream;
 
 use super::{ByteStream, Driver, Stat, StorageError, Writer, check_path};
 
@@ -27,9 +25,10 @@ const WRITE_CHUNK: usize = 4 * 1024 * 1024;
 /// Threads removing paths at once in `delete_all`.
 const DELETE_THREADS: usize = 16;
 
-/// Read buffer for streaming blobs: large enough that a GB/s stream is a few
-/// thousand blocking reads per second, small enough to keep memory flat.
-const READ_CHUNK: usize = 256 * 1024;
+/// Piece size for streaming blobs: large enough that a GB/s stream is a few
+/// thousand blocking reads per second, small enough to keep memory flat
+/// (two pieces per stream: one sent, one read ahead).
+const READ_CHUNK: usize = 512 * 1024;
 
 /// Stores objects as files below a root directory.
 #[derive(Debug, Clone)]
@@ -208,6 +207,33 @@ fn walk_dirs(root: &Path, enter: for<'a> fn(&'a str) -> bool) -> io::Result<Vec<
     Ok(found)
 }
 
+/// Streams `[offset, end)` of a file in `READ_CHUNK` pieces, each read
+/// straight into its own buffer on the blocking pool, with the next piece
+/// read while the current one is sent.
+fn read_ahead(file: Arc<fs::File>, offset: u64, end: u64) -> ByteStream {
+    let read = move |at: u64| {
+        let file = file.clone();
+        let len = (end - at).min(READ_CHUNK as u64) as usize;
+        tokio::task::spawn_blocking(move || {
+            use std::os::unix::fs::FileExt;
+            let mut buf = vec![0; len];
+            file.read_exact_at(&mut buf, at)?;
+            Ok::<_, io::Error>(Bytes::from(buf))
+        })
+    };
+    let first = (offset < end).then(|| read(offset));
+    let pieces = futures_util::stream::unfold((first, offset), move |(pending, at)| {
+        let read = read.clone();
+        async move {
+            let piece = pending?.await.map_err(io::Error::other).and_then(|piece| piece);
+            let next_at = at + piece.as_ref().map_or(0, |p| p.len() as u64);
+            let next = (piece.is_ok() && next_at < end).then(|| read(next_at));
+            Some((piece, (next, next_at)))
+        }
+    });
+    Box::pin(pieces)
+}
+
 #[async_trait]
 impl Driver for Filesystem {
     async fn get(&self, path: &str) -> Result<Bytes, StorageError> {
@@ -219,13 +245,15 @@ impl Driver for Filesystem {
     }
 
     async fn reader(&self, path: &str, offset: u64, len: Option<u64>) -> Result<ByteStream, StorageError> {
-        let full = self.full(path)?;
-        let mut file = tokio::fs::File::open(&full).await.map_err(|e| StorageError::io(path, e))?;
-        if offset > 0 {
-            file.seek(SeekFrom::Start(offset)).await.map_err(|e| StorageError::io(path, e))?;
-        }
-        let limited = file.take(len.unwrap_or(u64::MAX));
-        Ok(Box::pin(ReaderStream::with_capacity(limited, READ_CHUNK)))
+        let (file, size) = self
+            .blocking(path, |_, full| {
+                let file = fs::File::open(full)?;
+                let size = file.metadata()?.len();
+                Ok((file, size))
+            })
+            .await?;
+        let end = len.map_or(size, |len| offset.saturating_add(len).min(size));
+        Ok(read_ahead(Arc::new(file), offset.min(end), end))
     }
 
     async fn append(&self, path: &str) -> Result<Box<dyn Writer>, StorageError> {
