@@ -100,35 +100,12 @@ impl State {
     /// Drops what a change at `path` can make wrong: the path itself, its
     /// ancestors and its descendants.
     fn invalidate(&mut self, path: &str) {
-        let mut ancestors = vec![path];
-        ancestors.extend(path.match_indices('/').map(|(i, _)| &path[..i]));
-        for key in &ancestors {
-            if let Some(e) = self.objects.remove(*key) {
-                self.bytes -= e.value.map_or(0, |b| b.len());
-            }
-            self.stats.remove(*key);
-            if let Some(e) = self.lists.remove(*key) {
-                self.bytes -= e.value.map_or(0, |names| list_bytes(&names));
-            }
-        }
-        // Descendants sort between "path/" and "path0" ('0' follows '/').
-        let (lo, hi) = (format!("{path}/"), format!("{path}0"));
-        let objects: Vec<String> = self.objects.range(lo.clone()..hi.clone()).map(|(k, _)| k.clone()).collect();
-        for key in objects {
-            if let Some(e) = self.objects.remove(&key) {
-                self.bytes -= e.value.map_or(0, |b| b.len());
-            }
-        }
-        let stats: Vec<String> = self.stats.range(lo.clone()..hi.clone()).map(|(k, _)| k.clone()).collect();
-        for key in stats {
-            self.stats.remove(&key);
-        }
-        let lists: Vec<String> = self.lists.range(lo..hi).map(|(k, _)| k.clone()).collect();
-        for key in lists {
-            if let Some(e) = self.lists.remove(&key) {
-                self.bytes -= e.value.map_or(0, |names| list_bytes(&names));
-            }
-        }
+        let mut keys = vec![path];
+        keys.extend(path.match_indices('/').map(|(i, _)| &path[..i]));
+        let freed = drop_entries(&mut self.objects, &keys, path, Bytes::len)
+            + drop_entries(&mut self.stats, &keys, path, |_| 0)
+            + drop_entries(&mut self.lists, &keys, path, |names| list_bytes(names));
+        self.bytes -= freed;
     }
 
     /// Makes room for `size` more bytes and one more entry.
@@ -138,6 +115,21 @@ impl State {
         }
         self.bytes += size;
     }
+}
+
+/// Removes `keys` and every descendant of `path` from one map; returns the
+/// bytes they held.
+fn drop_entries<T>(
+    map: &mut BTreeMap<String, Entry<T>>,
+    keys: &[&str],
+    path: &str,
+    weigh: impl Fn(&T) -> usize,
+) -> usize {
+    // Descendants sort between "path/" and "path0" ('0' follows '/').
+    let below: Vec<String> = map.range(format!("{path}/")..format!("{path}0")).map(|(k, _)| k.clone()).collect();
+    let removed = keys.iter().filter_map(|k| map.remove(*k)).collect::<Vec<_>>();
+    let removed = removed.into_iter().chain(below.iter().filter_map(|k| map.remove(k)));
+    removed.map(|e| e.value.as_ref().map_or(0, &weigh)).sum()
 }
 
 fn list_bytes(names: &[String]) -> usize {
