@@ -93,7 +93,7 @@ impl super::Registry {
         let mut guard = slot.lock().await;
         let size = self.session_size(name, &id).await?;
         let mut state = self.hash_state(name, &id, guard.take(), size, Algorithm::Sha256).await?;
-        let result = self.append_chunk(name, &id, &mut state, chunk).await;
+        let result = self.append_chunk(name, &id, &mut state, chunk, false).await;
         let size = state.hashed;
         *guard = Some(state);
         result.map(|()| UploadStatus { id, size })
@@ -114,12 +114,13 @@ impl super::Registry {
         let mut guard = slot.lock().await;
         let size = self.session_size(name, &id).await?;
         let mut state = self.hash_state(name, &id, guard.take(), size, digest.algorithm()).await?;
-        if let Some(chunk) = last {
-            let result = self.append_chunk(name, &id, &mut state, chunk).await;
-            if let Err(e) = result {
-                *guard = Some(state);
-                return Err(e);
-            }
+        // Durable from here: chunks were only closed, and the blob is about
+        // to be acknowledged.
+        let last =
+            last.unwrap_or_else(|| Chunk { start: None, len: Some(0), body: Box::pin(futures_util::stream::empty()) });
+        if let Err(e) = self.append_chunk(name, &id, &mut state, last, true).await {
+            *guard = Some(state);
+            return Err(e);
         }
         let actual = if state.hasher.algorithm() == digest.algorithm() {
             state.hasher.clone().finish()
@@ -201,13 +202,18 @@ impl super::Registry {
     }
 
     /// Streams a chunk to the data file, hashing as it goes. On any failure
-    /// the file and the hash state are rolled back to where they were.
+    /// the file and the hash state are rolled back to where they were. A
+    /// PATCH's chunk is only closed: its 202 says the bytes arrived, and a
+    /// crash may cut a suffix off a session (its size then says so). The
+    /// PUT's chunk (`durable`) is committed, which makes the whole file
+    /// durable before the blob exists.
     async fn append_chunk(
         &self,
         name: &RepoName,
         id: &str,
         state: &mut HashState,
         mut chunk: Chunk,
+        durable: bool,
     ) -> Result<(), RegistryError> {
         if let Some(start) = chunk.start
             && start != state.hashed
@@ -234,7 +240,8 @@ impl super::Registry {
             (result, _) => result,
         };
         match result {
-            Ok(()) => Ok(writer.commit().await?),
+            Ok(()) if durable => Ok(writer.commit().await?),
+            Ok(()) => Ok(writer.close().await?),
             Err(e) => {
                 *state = snapshot;
                 writer.cancel().await?;

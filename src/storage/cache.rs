@@ -330,6 +330,13 @@ impl Writer for AppendGuard {
         }
     }
 
+    async fn close(mut self: Box<Self>) -> Result<(), StorageError> {
+        match self.inner.take() {
+            Some(inner) => inner.close().await,
+            None => Ok(()),
+        }
+    }
+
     async fn cancel(mut self: Box<Self>) -> Result<(), StorageError> {
         match self.inner.take() {
             Some(inner) => inner.cancel().await,

@@ -22,6 +22,9 @@ use super::{ByteStream, Driver, Stat, StorageError, Writer, check_path};
 /// hundred writes per second at disk speed, small enough to keep memory flat.
 const WRITE_CHUNK: usize = 4 * 1024 * 1024;
 
+/// Bytes of an append that may be on their way to the disk while more arrive.
+const WRITEBACK_WINDOW: u64 = 4 * WRITE_CHUNK as u64;
+
 /// Threads removing paths at once in `delete_all`.
 const DELETE_THREADS: usize = 16;
 
@@ -365,7 +368,8 @@ impl FileWriter {
     /// Hands the pending frames to the blocking pool, after the batch before.
     async fn flush(&mut self) -> io::Result<()> {
         self.settle().await?;
-        if self.pending.is_empty() {
+        if self.pending_len == 0 {
+            self.pending.clear();
             return Ok(());
         }
         let frames = std::mem::take(&mut self.pending);
@@ -391,24 +395,32 @@ fn write_all_at(file: &fs::File, frames: &[Bytes], mut offset: u64) -> io::Resul
     Ok(())
 }
 
-/// Starts writeback of `[offset, offset+len)` and waits for the batch
-/// before it, so at most two batches are dirty and the final fsync is short.
+/// Starts writeback of `[offset, offset+len)` and waits for what was
+/// written before the last `WRITEBACK_WINDOW` bytes, so a few batches are
+/// on their way to the disk at once (keeping it busy) and the final fsync
+/// has at most the window left.
 #[cfg(target_os = "linux")]
 fn start_writeback(file: &fs::File, offset: u64, len: u64) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     let fd = file.as_raw_fd();
-    let previous = offset.saturating_sub(len);
-    // SAFETY: sync_file_range only reads its integer arguments; `fd` is an
-    // open descriptor owned by `file` for the duration of the call.
-    let wait = unsafe {
-        libc::sync_file_range(
-            fd,
-            previous as i64,
-            (offset - previous) as i64,
-            libc::SYNC_FILE_RANGE_WAIT_BEFORE | libc::SYNC_FILE_RANGE_WRITE | libc::SYNC_FILE_RANGE_WAIT_AFTER,
-        )
+    let done = offset.saturating_sub(WRITEBACK_WINDOW);
+    let previous = done.saturating_sub(len);
+    // A length of 0 would mean "to the end of the file": nothing to wait for yet.
+    let wait = if done > previous {
+        // SAFETY: sync_file_range only reads its integer arguments; `fd` is an
+        // open descriptor owned by `file` for the duration of the call.
+        unsafe {
+            libc::sync_file_range(
+                fd,
+                previous as i64,
+                (done - previous) as i64,
+                libc::SYNC_FILE_RANGE_WAIT_BEFORE | libc::SYNC_FILE_RANGE_WRITE | libc::SYNC_FILE_RANGE_WAIT_AFTER,
+            )
+        }
+    } else {
+        0
     };
-    // SAFETY: as above.
+    // SAFETY: as above; `len` is never 0 (a batch holds at least one frame).
     let start = unsafe { libc::sync_file_range(fd, offset as i64, len as i64, libc::SYNC_FILE_RANGE_WRITE) };
     if wait != 0 || start != 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
 }
@@ -444,6 +456,11 @@ impl Writer for FileWriter {
             .map_err(io::Error::other)
             .and_then(|synced| synced)
             .map_err(|e| self.err(e))
+    }
+
+    async fn close(mut self: Box<Self>) -> Result<(), StorageError> {
+        self.flush().await.map_err(|e| self.err(e))?;
+        self.settle().await.map_err(|e| self.err(e))
     }
 
     async fn cancel(mut self: Box<Self>) -> Result<(), StorageError> {

@@ -152,6 +152,10 @@ impl Writer for MemWriter {
         Ok(())
     }
 
+    async fn close(self: Box<Self>) -> Result<(), StorageError> {
+        self.commit().await
+    }
+
     async fn cancel(mut self: Box<Self>) -> Result<(), StorageError> {
         self.buf.truncate(self.start as usize);
         self.store.store(&self.path, self.buf.freeze());

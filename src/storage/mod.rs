@@ -144,6 +144,10 @@ pub trait Writer: Send {
     fn size(&self) -> u64;
     /// Makes everything appended durable.
     async fn commit(self: Box<Self>) -> Result<(), StorageError>;
+    /// Keeps everything appended without waiting for the disk: a crash may
+    /// lose a suffix of it, as the size the object then reports shows. A
+    /// later `commit` on the same object makes all of it durable.
+    async fn close(self: Box<Self>) -> Result<(), StorageError>;
     /// Drops everything this writer appended, restoring the object's old size.
     async fn cancel(self: Box<Self>) -> Result<(), StorageError>;
 }
