@@ -211,3 +211,16 @@ fn sigterm_lets_a_request_in_flight_finish_within_the_drain_timeout() {
     let mut child = child;
     assert!(child.wait().unwrap().success());
 }
+
+/// `berth garbage-collect | head` closes berth's stdout early: the sweep
+/// goes on and the command still succeeds, where printing used to panic.
+#[test]
+fn garbage_collect_survives_a_closed_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    std::fs::create_dir_all(dir.path().join("root/docker/registry/v2/repositories")).unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let status = Command::new(BERTH).arg("garbage-collect").arg(&config).stdout(writer).status().unwrap();
+    assert!(status.success(), "{status}");
+}

@@ -30,6 +30,14 @@ async fn conformance(d: &dyn Driver) {
     w.write(Bytes::from_static(b"junk")).await.unwrap();
     w.cancel().await.unwrap();
     assert_eq!(d.get("up/data").await.unwrap(), "1234");
+    let mut w = d.append("up/data").await.unwrap();
+    w.write(Bytes::from_static(b"56")).await.unwrap();
+    w.close().await.unwrap();
+    assert_eq!(d.get("up/data").await.unwrap(), "123456");
+    let w = d.append("up/data").await.unwrap();
+    w.cancel().await.unwrap();
+    assert_eq!(d.get("up/data").await.unwrap(), "123456", "cancel keeps what close kept");
+    d.put("up/data", Bytes::from_static(b"1234")).await.unwrap();
 
     d.rename("up/data", "a/b/d").await.unwrap();
     assert!(d.get("up/data").await.unwrap_err().is_not_found());
