@@ -2,7 +2,10 @@
 
 use std::{cmp::Ordering, ops::Range};
 
-use super::{RegistryError, layout, listing::Names};
+use super::{
+    RegistryError, layout,
+    listing::{Listing, Names},
+};
 
 /// One page of a lexically ordered listing: a window on the whole list,
 /// which requests share instead of copying.
@@ -40,19 +43,12 @@ impl super::Registry {
     /// Every repository name, sorted. A repository exists once it has a
     /// `_manifests` directory, as distribution's catalog decides.
     pub async fn repositories(&self) -> Result<Names, RegistryError> {
-        if let Some(names) = self.listings.catalog() {
-            return Ok(names);
-        }
-        let _building = self.listings.build().await;
-        if let Some(names) = self.listings.catalog() {
-            return Ok(names);
-        }
-        let generation = self.listings.generation();
-        let mut found = self.directories_holding("_manifests").await?;
-        found.sort_by(|a, b| path_order(a, b));
-        let names: Names = found.into();
-        self.listings.keep_catalog(generation, names.clone());
-        Ok(names)
+        let build = async {
+            let mut found = self.directories_holding("_manifests").await?;
+            found.sort_by(|a, b| path_order(a, b));
+            Ok(found)
+        };
+        self.listings.get_or_build(Listing::Catalog, build).await
     }
 
     /// Every repository directory (relative to `repositories/`) that holds a

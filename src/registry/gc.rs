@@ -62,9 +62,8 @@ fn digests<'a>(items: impl Iterator<Item = &'a str>) -> impl Iterator<Item = Dig
     items.filter_map(|d| d.parse().ok())
 }
 
-/// How many storage operations a collection keeps in flight. Deletes are
-/// durable one by one (a directory fsync each); run together, the
-/// filesystem commits them in shared journal transactions.
+/// How many storage reads a collection keeps in flight, so their trips to
+/// the storage overlap. (Deletes go in batches, through `delete_all`.)
 const IN_FLIGHT: usize = 32;
 
 /// Runs `f` on every item, `IN_FLIGHT` at a time, stopping at the first error.

@@ -7,7 +7,7 @@
 //! `TTL` otherwise, which bounds how long a change made by another process
 //! on the same storage stays unseen. A listing built while a write happened
 //! is served but not kept (the `generation` check), so a memo never holds
-//! what a build raced past. One build runs at a time (`build`).
+//! what a build raced past. One build runs at a time.
 
 use std::{
     collections::HashMap,
@@ -15,7 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::RepoName;
+use super::{RegistryError, RepoName};
 
 /// How long a memo is trusted when this registry wrote nothing to it.
 const TTL: Duration = Duration::from_secs(1);
@@ -55,47 +55,62 @@ impl Memo {
     }
 }
 
+/// Which listing a memo holds.
+pub enum Listing<'a> {
+    /// Every repository.
+    Catalog,
+    /// One repository's tags.
+    Tags(&'a RepoName),
+}
+
 impl Listings {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Waits for any build in progress; hold the guard while building.
-    pub async fn build(&self) -> tokio::sync::MutexGuard<'_, ()> {
-        self.building.lock().await
-    }
-
-    /// The generation to hand back to `keep_*` after building a listing.
-    pub fn generation(&self) -> u64 {
-        self.lock().generation
-    }
-
-    /// The memoized catalog, if fresh.
-    pub fn catalog(&self) -> Option<Names> {
-        self.lock().catalog.as_ref().and_then(Memo::fresh)
-    }
-
-    /// The memoized tags of a repository, if fresh.
-    pub fn tags(&self, name: &RepoName) -> Option<Names> {
-        self.lock().tags.get(name).and_then(Memo::fresh)
-    }
-
-    /// Keeps a catalog built from storage read at `generation`.
-    pub fn keep_catalog(&self, generation: u64, names: Names) {
-        let mut state = self.lock();
-        if state.generation == generation {
-            state.catalog = Some(Memo { at: Instant::now(), names });
+    /// The listing from its memo while fresh; otherwise from `build` (one
+    /// build at a time), kept unless a write happened while it ran.
+    pub async fn get_or_build(
+        &self,
+        which: Listing<'_>,
+        build: impl Future<Output = Result<Vec<String>, RegistryError>>,
+    ) -> Result<Names, RegistryError> {
+        if let Some(names) = self.fresh(&which) {
+            return Ok(names);
         }
+        let _building = self.building.lock().await;
+        if let Some(names) = self.fresh(&which) {
+            return Ok(names);
+        }
+        let generation = self.lock().generation;
+        let names: Names = build.await?.into();
+        self.keep(generation, &which, names.clone());
+        Ok(names)
     }
 
-    /// Keeps a repository's tags read at `generation`.
-    pub fn keep_tags(&self, generation: u64, name: &RepoName, names: Names) {
+    fn fresh(&self, which: &Listing<'_>) -> Option<Names> {
+        let state = self.lock();
+        let memo = match which {
+            Listing::Catalog => state.catalog.as_ref(),
+            Listing::Tags(name) => state.tags.get(*name),
+        };
+        memo.and_then(Memo::fresh)
+    }
+
+    fn keep(&self, generation: u64, which: &Listing<'_>, names: Names) {
         let mut state = self.lock();
-        if state.generation == generation {
-            if state.tags.len() >= MAX_TAG_MEMOS {
-                state.tags.clear();
+        if state.generation != generation {
+            return;
+        }
+        let memo = Memo { at: Instant::now(), names };
+        match which {
+            Listing::Catalog => state.catalog = Some(memo),
+            Listing::Tags(name) => {
+                if state.tags.len() >= MAX_TAG_MEMOS {
+                    state.tags.clear();
+                }
+                state.tags.insert((*name).clone(), memo);
             }
-            state.tags.insert(name.clone(), Memo { at: Instant::now(), names });
         }
     }
 

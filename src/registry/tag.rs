@@ -1,6 +1,9 @@
 //! Tag listing.
 
-use super::{Page, RegistryError, RepoName, Tag, layout, listing::Names};
+use super::{
+    Page, RegistryError, RepoName, Tag, layout,
+    listing::{Listing, Names},
+};
 
 impl super::Registry {
     /// One page of a repository's tags, in lexical order.
@@ -12,19 +15,12 @@ impl super::Registry {
     }
 
     async fn sorted_tags(&self, name: &RepoName) -> Result<Names, RegistryError> {
-        if let Some(tags) = self.listings.tags(name) {
-            return Ok(tags);
-        }
-        let _building = self.listings.build().await;
-        if let Some(tags) = self.listings.tags(name) {
-            return Ok(tags);
-        }
-        let generation = self.listings.generation();
-        let mut tags: Vec<String> =
-            self.list_or_empty(&layout::tags(name)).await?.into_iter().filter(|t| Tag::parse(t).is_some()).collect();
-        tags.sort();
-        let tags: Names = tags.into();
-        self.listings.keep_tags(generation, name, tags.clone());
-        Ok(tags)
+        let build = async {
+            let tags = self.list_or_empty(&layout::tags(name)).await?.into_iter();
+            let mut tags: Vec<String> = tags.filter(|t| Tag::parse(t).is_some()).collect();
+            tags.sort();
+            Ok(tags)
+        };
+        self.listings.get_or_build(Listing::Tags(name), build).await
     }
 }
