@@ -292,6 +292,25 @@ impl Driver for Cached {
         result
     }
 
+    async fn touch(&self, path: &str) -> Result<(), StorageError> {
+        let result = self.inner.touch(path).await;
+        self.shared.changed(path);
+        result
+    }
+
+    async fn delete_stale(
+        &self,
+        dirs: &[String],
+        marker: &str,
+        cutoff: std::time::SystemTime,
+    ) -> Result<Vec<bool>, StorageError> {
+        let result = self.inner.delete_stale(dirs, marker, cutoff).await;
+        for dir in dirs {
+            self.shared.changed(dir);
+        }
+        result
+    }
+
     /// Not cached: a walk is the rebuild of a listing the registry keeps.
     async fn walk_dirs(&self, path: &str, enter: for<'a> fn(&'a str) -> bool) -> Result<Vec<String>, StorageError> {
         self.inner.walk_dirs(path, enter).await

@@ -9,8 +9,10 @@
 use std::{
     fs, io,
     io::{Seek, SeekFrom, Write},
+    os::unix::fs::MetadataExt,
     path::{Path, PathBuf},
     sync::Arc,
+    time::SystemTime,
 };
 
 use async_trait::async_trait;
@@ -87,7 +89,8 @@ fn remove_stale(tmp: &Path) -> io::Result<()> {
         let entry = entry?;
         let age = entry.metadata()?.modified()?.elapsed().unwrap_or_default();
         if age > STALE_TMP {
-            fs::remove_file(entry.path())?;
+            // A directory is what a sweep that died left (`delete_stale`).
+            remove_path(&entry.path())?;
         }
     }
     Ok(())
@@ -180,6 +183,70 @@ fn delete_paths(paths: &[PathBuf]) -> io::Result<()> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         other => other,
     })
+}
+
+/// `Driver::touch`: the new time goes through the open file, and the path
+/// is checked afterwards to still name that file, so a touch that raced
+/// with a sweep moving the file away fails instead of claiming it.
+fn touch(full: &Path) -> io::Result<()> {
+    let file = fs::OpenOptions::new().write(true).open(full)?;
+    file.set_modified(SystemTime::now())?;
+    file.sync_all()?;
+    let (held, now) = (file.metadata()?, fs::metadata(full)?);
+    if (held.dev(), held.ino()) != (now.dev(), now.ino()) {
+        return Err(io::ErrorKind::NotFound.into());
+    }
+    Ok(())
+}
+
+/// True when `file` was modified at or after `cutoff`; a missing file is old.
+fn modified_since(file: &Path, cutoff: SystemTime) -> io::Result<bool> {
+    match fs::metadata(file) {
+        Ok(meta) => Ok(meta.modified()? >= cutoff),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// `Driver::delete_stale` for a batch. An old directory is first moved into
+/// `trash` and its marker checked again there: a touch that landed before
+/// the move shows in that second check, and the directory is moved back
+/// (unless a writer made a new one meanwhile, which is then kept instead);
+/// a touch after the move finds no file. The first check only spares the
+/// move for directories that are young anyway.
+fn delete_stale(dirs: &[PathBuf], marker: &str, cutoff: SystemTime, trash: &Path) -> io::Result<Vec<bool>> {
+    let mut parents = std::collections::BTreeSet::new();
+    let mut removed = Vec::with_capacity(dirs.len());
+    for (i, dir) in dirs.iter().enumerate() {
+        if modified_since(&dir.join(marker), cutoff)? {
+            removed.push(false);
+            continue;
+        }
+        let moved = trash.join(i.to_string());
+        match fs::rename(dir, &moved) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                removed.push(false);
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+        parents.extend(dir.parent());
+        let young = modified_since(&moved.join(marker), cutoff)?;
+        if young && fs::rename(&moved, dir).is_ok() {
+            removed.push(false);
+            continue;
+        }
+        fs::remove_dir_all(&moved)?;
+        removed.push(!young);
+    }
+    for dir in parents {
+        match sync_dir(dir) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            other => other?,
+        }
+    }
+    Ok(removed)
 }
 
 /// `Driver::walk_dirs` in one blocking call, using the directory entries'
@@ -298,6 +365,37 @@ impl Driver for Filesystem {
 
     async fn walk_dirs(&self, path: &str, enter: for<'a> fn(&'a str) -> bool) -> Result<Vec<String>, StorageError> {
         self.blocking(path, move |_, full| walk_dirs(&full, enter)).await
+    }
+
+    async fn touch(&self, path: &str) -> Result<(), StorageError> {
+        self.blocking(path, |_, full| touch(&full)).await
+    }
+
+    /// In batches on several threads, as `delete_all`; each batch moves its
+    /// directories into its own directory under `.berth-tmp`, which a later
+    /// start removes if this process dies half-way.
+    async fn delete_stale(
+        &self,
+        dirs: &[String],
+        marker: &str,
+        cutoff: SystemTime,
+    ) -> Result<Vec<bool>, StorageError> {
+        let Some(first) = dirs.first() else { return Ok(Vec::new()) };
+        check_path(marker)?;
+        let full: Vec<PathBuf> = dirs.iter().map(|p| self.full(p)).collect::<Result<_, _>>()?;
+        let share = full.len().div_ceil(DELETE_THREADS);
+        let batches = full.chunks(share).map(|batch| {
+            let (batch, marker) = (batch.to_vec(), marker.to_owned());
+            self.blocking(first, move |inner, _| {
+                let trash = inner.tmp.join(format!("sweep-{}", uuid::Uuid::new_v4()));
+                fs::create_dir(&trash)?;
+                let removed = delete_stale(&batch, &marker, cutoff, &trash);
+                let _ = fs::remove_dir(&trash);
+                removed
+            })
+        });
+        let removed = futures_util::future::try_join_all(batches).await?;
+        Ok(removed.into_iter().flatten().collect())
     }
 
     /// Several threads remove at once: an unlink mostly waits on the

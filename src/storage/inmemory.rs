@@ -126,6 +126,38 @@ impl Driver for InMemory {
         self.lock().retain(|k, _| k != path && !k.starts_with(&prefix));
         Ok(())
     }
+
+    async fn touch(&self, path: &str) -> Result<(), StorageError> {
+        check_path(path)?;
+        let mut objects = self.lock();
+        let object = objects.get_mut(path).ok_or_else(|| StorageError::NotFound(path.to_owned()))?;
+        object.modified = SystemTime::now();
+        Ok(())
+    }
+
+    /// Check and removal happen under one lock, so a touch cannot fall in
+    /// between.
+    async fn delete_stale(
+        &self,
+        dirs: &[String],
+        marker: &str,
+        cutoff: SystemTime,
+    ) -> Result<Vec<bool>, StorageError> {
+        check_path(marker)?;
+        let mut objects = self.lock();
+        let mut removed = Vec::with_capacity(dirs.len());
+        for dir in dirs {
+            check_path(dir)?;
+            let prefix = dir_prefix(dir);
+            let young = objects.get(&format!("{prefix}{marker}")).is_some_and(|o| o.modified >= cutoff);
+            let present = objects.range(prefix.clone()..).next().is_some_and(|(k, _)| k.starts_with(&prefix));
+            if present && !young {
+                objects.retain(|k, _| !k.starts_with(&prefix));
+            }
+            removed.push(present && !young);
+        }
+        Ok(removed)
+    }
 }
 
 /// Appends into a buffer, published on commit (and on cancel, unchanged).

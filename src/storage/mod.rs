@@ -93,6 +93,22 @@ pub trait Driver: Send + Sync + 'static {
     /// Removes an object or a whole directory tree. Missing paths are not an error.
     async fn delete(&self, path: &str) -> Result<(), StorageError>;
 
+    /// Sets an object's modification time to now, durably. `NotFound` when
+    /// it is missing. A touch that returns `Ok` left the object at its path:
+    /// if a `delete_stale` moved it away meanwhile, the touch fails instead.
+    /// This is how a writer that finds content already stored claims it
+    /// against garbage collection (see `delete_stale`).
+    async fn touch(&self, path: &str) -> Result<(), StorageError>;
+
+    /// Removes each directory of `dirs` unless its `marker` object was
+    /// modified at or after `cutoff`, durably once it returns, and says which
+    /// it removed. The check and the removal are one step with respect to
+    /// `touch`: a touch of a marker either happens before the check, and the
+    /// directory stays, or fails with `NotFound`. A directory without its
+    /// marker counts as old; a missing directory is not removed.
+    async fn delete_stale(&self, dirs: &[String], marker: &str, cutoff: SystemTime)
+    -> Result<Vec<bool>, StorageError>;
+
     /// Removes many objects or trees, durably once it returns; for sweeps,
     /// where one sync per parent directory beats one per path.
     async fn delete_all(&self, paths: &[String]) -> Result<(), StorageError> {

@@ -60,12 +60,78 @@ async fn conformance(d: &dyn Driver) {
     d.delete_all(&["m/1".into(), "m/2".into(), "m/none".into()]).await.unwrap();
     assert_eq!(d.list("m").await.unwrap(), ["3"]);
 
+    stale_sweeps(d).await;
+
     d.delete("a").await.unwrap();
     assert!(d.stat("a/b/c").await.unwrap_err().is_not_found());
     d.delete("never/was").await.unwrap();
     for bad in ["", "/abs", "a/../b", "a//b", "./a", "a/"] {
         assert!(matches!(d.get(bad).await, Err(StorageError::InvalidPath(_))), "{bad:?}");
     }
+}
+
+/// `touch` and `delete_stale`: young markers keep their directories.
+async fn stale_sweeps(d: &dyn Driver) {
+    for dir in ["g/old", "g/young", "g/touched", "g/nomarker"] {
+        d.put(&format!("{dir}/x"), Bytes::from_static(b"x")).await.unwrap();
+    }
+    for dir in ["g/old", "g/young", "g/touched"] {
+        d.put(&format!("{dir}/link"), Bytes::from_static(b"l")).await.unwrap();
+    }
+    // File times come from a coarse clock (a few ms behind `now`).
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let cutoff = std::time::SystemTime::now();
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    d.put("g/young/link", Bytes::from_static(b"l")).await.unwrap();
+    let before = d.stat("g/touched/link").await.unwrap().modified;
+    d.touch("g/touched/link").await.unwrap();
+    assert!(d.stat("g/touched/link").await.unwrap().modified > before);
+    assert_eq!(d.get("g/touched/link").await.unwrap(), "l", "a touch keeps the bytes");
+    assert!(d.touch("g/none/link").await.unwrap_err().is_not_found());
+    let dirs: Vec<String> = ["g/old", "g/young", "g/touched", "g/nomarker", "g/missing"].map(String::from).into();
+    let removed = d.delete_stale(&dirs, "link", cutoff).await.unwrap();
+    assert_eq!(removed, [true, false, false, true, false]);
+    let mut left = d.list("g").await.unwrap();
+    left.sort();
+    assert_eq!(left, ["touched", "young"]);
+    assert_eq!(d.get("g/young/x").await.unwrap(), "x");
+    assert!(d.touch("g/old/link").await.unwrap_err().is_not_found());
+    d.delete("g").await.unwrap();
+}
+
+/// Touches racing with sweeps of the same directories: every touch that
+/// succeeded left its directory in place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn filesystem_touch_never_loses_to_a_sweep() {
+    let root = tempfile::tempdir().unwrap();
+    let d = Arc::new(Filesystem::open(root.path()).unwrap());
+    for round in 0..40 {
+        let dirs: Vec<String> = (0..64).map(|i| format!("r{round}/d{i}")).collect();
+        let old = std::time::SystemTime::now() - Duration::from_secs(3600);
+        for dir in &dirs {
+            d.put(&format!("{dir}/link"), Bytes::from_static(b"l")).await.unwrap();
+            let file = std::fs::File::options().write(true).open(root.path().join(dir).join("link")).unwrap();
+            file.set_modified(old).unwrap();
+        }
+        let cutoff = std::time::SystemTime::now() - Duration::from_secs(60);
+        let touches = dirs.iter().map(|dir| {
+            let (d, dir) = (d.clone(), dir.clone());
+            tokio::spawn(async move { d.touch(&format!("{dir}/link")).await.is_ok().then_some(dir) })
+        });
+        let sweep = {
+            let (d, dirs) = (d.clone(), dirs.clone());
+            tokio::spawn(async move { d.delete_stale(&dirs, "link", cutoff).await.unwrap() })
+        };
+        let touched: Vec<String> = futures_util::future::join_all(touches).await.into_iter().flatten().flatten().collect();
+        let removed = sweep.await.unwrap();
+        for dir in &touched {
+            assert!(d.stat(&format!("{dir}/link")).await.is_ok(), "round {round}: {dir} was touched, then removed");
+        }
+        for (dir, gone) in dirs.iter().zip(removed) {
+            assert_eq!(d.stat(dir).await.is_err(), gone, "round {round}: {dir}");
+        }
+    }
+    assert_eq!(std::fs::read_dir(root.path().join(".berth-tmp")).unwrap().count(), 0, "sweeps leave no trash");
 }
 
 #[tokio::test]
