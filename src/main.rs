@@ -41,6 +41,11 @@ enum Command {
         /// Print nothing but errors.
         #[arg(short = 'q', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
         quiet: bool,
+        /// Spare what was written or used this recently (a Go duration:
+        /// 30m, 1h). Default: berth.gc.grace (1h), or 0 when the
+        /// configuration is in read-only mode, where nothing can be pushed.
+        #[arg(long, value_parser = parse_duration)]
+        grace: Option<std::time::Duration>,
         /// A distribution config.yml (version 0.1).
         config: Option<PathBuf>,
     },
@@ -69,8 +74,15 @@ fn main() -> ExitCode {
             Ok(config) => run(config),
             Err(e) => refuse(&e),
         },
-        Command::GarbageCollect { dry_run, delete_untagged, quiet, config } => match load(config) {
-            Ok(config) => garbage_collect(&config, GcOptions { dry_run, delete_untagged }, quiet),
+        Command::GarbageCollect { dry_run, delete_untagged, quiet, grace, config } => match load(config) {
+            Ok(config) => {
+                let grace = grace.unwrap_or(if config.storage.maintenance.readonly.enabled {
+                    std::time::Duration::ZERO
+                } else {
+                    config.berth.gc.grace
+                });
+                garbage_collect(&config, GcOptions { dry_run, delete_untagged, grace }, quiet)
+            }
             Err(e) => refuse(&e),
         },
         Command::Config { command: ConfigCommand::Check { config } } => match load(config) {
@@ -107,6 +119,10 @@ fn garbage_collect(config: &Config, options: GcOptions, quiet: bool) -> ExitCode
             ExitCode::FAILURE
         }
     }
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    berth::config::duration::parse(text).ok_or_else(|| format!("{text:?} is not a duration such as 30m or 1h"))
 }
 
 /// The configuration from its file and the process environment.

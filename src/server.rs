@@ -46,7 +46,7 @@ impl Server {
         // Serving reads the same small objects over and over; commands that
         // walk the storage once (garbage-collect) go without the cache.
         let cached: Arc<dyn Driver> = Arc::new(Cached::new(driver.clone(), CACHE_TTL));
-        let registry = Registry::new(cached, registry_options(config));
+        let registry = Registry::with_cache(driver.clone(), cached, registry_options(config));
         if config.http.secret.is_none() {
             tracing::warn!(
                 "http.secret is not set: using a random one, so uploads in progress do not survive a restart"
@@ -184,7 +184,12 @@ fn open_driver(config: &Config) -> anyhow::Result<Arc<dyn Driver>> {
 }
 
 fn registry_options(config: &Config) -> Options {
-    Options { delete_enabled: config.storage.delete.enabled }
+    // A read-only registry takes no pushes, so it has nothing to claim.
+    let read_only = config.storage.maintenance.readonly.enabled;
+    Options {
+        delete_enabled: config.storage.delete.enabled,
+        grace: if read_only { Duration::ZERO } else { config.berth.gc.grace },
+    }
 }
 
 fn auth(config: &Config) -> anyhow::Result<Auth> {

@@ -15,7 +15,7 @@
 //! text as written. The environment rule must also edit the tree before it is
 //! typed, and `berth config check` prints it back.
 
-mod duration;
+pub mod duration;
 mod emit;
 mod env;
 mod schema;
@@ -149,6 +149,8 @@ pub struct Config {
     pub compatibility: Compatibility,
     /// `reporting` (2.8).
     pub reporting: Reporting,
+    /// `berth`: berth's own settings.
+    pub berth: Berth,
     /// Where to listen: `http.addr` with Go's `:port` (every interface)
     /// spelled out for a socket bind. Kept apart from `http.addr` so a test
     /// or an embedder can move the listener without touching the settings.
@@ -223,6 +225,7 @@ impl Config {
             policy: Policy::default(),
             compatibility: Compatibility::default(),
             reporting: Reporting::default(),
+            berth: Berth::default(),
             addr: String::new(),
             warnings: Vec::new(),
             origin: Origin::default(),
@@ -249,6 +252,7 @@ impl Section for Config {
         v.section("policy", &mut self.policy);
         v.section("compatibility", &mut self.compatibility);
         v.section("reporting", &mut self.reporting);
+        v.section("berth", &mut self.berth);
     }
 }
 

@@ -130,6 +130,9 @@ impl From<RegistryError> for ApiError {
                 ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED", "The operation is unsupported.")
                     .detail(detail)
             }
+            E::Unavailable(_) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "service unavailable").detail(detail)
+            }
             E::Storage(StorageError::Full(_)) => {
                 tracing::error!(error = %detail, "storage full");
                 ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "UNKNOWN", "storage is full, nothing was stored")

@@ -13,24 +13,12 @@ pub struct BlobInfo {
 }
 
 impl super::Registry {
-    /// Size of a blob if the repository has it.
+    /// Size of a blob if the repository has it. A client that is told a
+    /// blob exists may skip uploading it, so this claims it (`claim.rs`).
     pub async fn stat_blob(&self, name: &RepoName, digest: &Digest) -> Result<BlobInfo, RegistryError> {
-        match self.linked_size(&layout::layer_link(name, digest), digest).await? {
+        match self.linked(&layout::layer_link(name, digest), digest).await? {
             Some(size) => Ok(BlobInfo { digest: digest.clone(), size }),
             None => Err(RegistryError::BlobUnknown(digest.clone())),
-        }
-    }
-
-    /// Size of the stored bytes of `digest` when the link at `link` names
-    /// it; `None` when the link or the bytes are missing.
-    pub(super) async fn linked_size(&self, link: &str, digest: &Digest) -> Result<Option<u64>, RegistryError> {
-        if self.read_link(link).await?.as_ref() != Some(digest) {
-            return Ok(None);
-        }
-        match self.driver.stat(&layout::blob_data(digest)).await {
-            Ok(stat) => Ok(Some(stat.size)),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e.into()),
         }
     }
 
@@ -66,10 +54,5 @@ impl super::Registry {
             Err(RegistryError::BlobUnknown(_)) => Ok(None),
             Err(e) => Err(e),
         }
-    }
-
-    /// True when the bytes of a blob are stored, in any repository.
-    pub(super) async fn blob_stored(&self, digest: &Digest) -> Result<bool, RegistryError> {
-        self.exists(&layout::blob_data(digest)).await
     }
 }

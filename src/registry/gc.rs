@@ -6,12 +6,14 @@
 //! This is the offline collector: like distribution's, it must not run while
 //! clients push to the same storage (read-only mode or a stopped server).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::{
+    collections::{BTreeSet, HashMap, HashSet},
+    time::{Duration, SystemTime},
+};
 
 use futures_util::{StreamExt, TryStreamExt, stream};
-use serde::Deserialize;
 
-use super::{Digest, RegistryError, RepoName, Tag, layout};
+use super::{Digest, RegistryError, RepoName, Tag, claim::References, layout};
 
 /// How a collection runs.
 #[derive(Debug, Clone, Copy, Default)]
@@ -20,6 +22,9 @@ pub struct GcOptions {
     pub dry_run: bool,
     /// Also delete manifests no tag reaches (children of tagged indexes stay).
     pub delete_untagged: bool,
+    /// Spare everything written or claimed this long before the collection
+    /// started: pushes in flight rely on such content (`claim.rs`).
+    pub grace: Duration,
 }
 
 /// What a collection marked and removed.
@@ -29,37 +34,15 @@ pub struct GcReport {
     pub marked: usize,
     /// Manifests removed (or that would be, in a dry run).
     pub manifests: Vec<(String, Digest)>,
-    /// Blobs removed.
+    /// Blobs removed (or that would be).
     pub blobs: Vec<Digest>,
-}
-
-/// The digests a manifest points at, read leniently: any manifest that
-/// distribution may have stored (schema1 included) must keep its blobs.
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct References {
-    config: Option<Target>,
-    #[serde(default)]
-    layers: Vec<Target>,
-    #[serde(default)]
-    manifests: Vec<Target>,
-    #[serde(default)]
-    fs_layers: Vec<BlobSum>,
-}
-
-#[derive(Deserialize)]
-struct Target {
-    digest: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct BlobSum {
-    blob_sum: String,
-}
-
-fn digests<'a>(items: impl Iterator<Item = &'a str>) -> impl Iterator<Item = Digest> {
-    items.filter_map(|d| d.parse().ok())
+    /// Bytes of the blobs removed (or that would be).
+    pub bytes: u64,
+    /// Layer links removed (or that would be).
+    pub layer_links: usize,
+    /// Unreferenced blobs, manifests and layer links spared because they
+    /// are younger than the grace period, or were claimed during the run.
+    pub young: usize,
 }
 
 /// How many storage reads a collection keeps in flight, so their trips to
@@ -77,40 +60,69 @@ where
 
 impl super::Registry {
     /// Runs a collection; `say` receives distribution's progress lines.
+    ///
+    /// It reads the storage uncached, so it sees every write that happened
+    /// before it looked, and deletes through `delete_stale`, which spares
+    /// whatever was modified after `cutoff`: the start minus the grace.
     pub async fn garbage_collect(
         &self,
         options: GcOptions,
         mut say: impl FnMut(String),
     ) -> Result<GcReport, RegistryError> {
+        let cutoff = SystemTime::now() - options.grace;
+        let view = super::Registry { driver: self.uncached.clone(), ..self.clone() };
+        let mut report = GcReport::default();
         let mut marked: HashSet<Digest> = HashSet::new();
         let mut candidates = Vec::new();
-        let repositories = self.repositories().await?;
+        let repositories = view.repositories().await?;
         for repo in repositories.iter() {
             let Ok(name) = RepoName::parse(repo) else { continue };
-            let tagged = if options.delete_untagged { Some(self.tagged(&name).await?) } else { None };
-            let revisions = self.digests_in(&layout::revisions(&name)).await?;
+            let tagged = if options.delete_untagged { Some(view.tagged(&name).await?) } else { None };
+            let revisions = view.digests_in(&layout::revisions(&name)).await?;
             let eligible = |d: &Digest| tagged.as_ref().is_some_and(|tagged| !tagged.contains(d));
-            self.mark(&name, revisions, eligible, &mut marked, &mut candidates, &mut say).await?;
+            let mark = Mark { name: &name, cutoff, marked: &mut marked, candidates: &mut candidates };
+            view.mark(mark, revisions, eligible, &mut say).await?;
         }
         // An untagged child of a tagged index was marked through its parent.
         candidates.retain(|(_, d)| !marked.contains(d));
-        let blobs: Vec<Digest> = self.stored_blobs().await?.into_iter().filter(|d| !marked.contains(d)).collect();
+        let (blobs, young_blobs) = view.unmarked_blobs(&marked, cutoff).await?;
+        report.young += young_blobs;
         say(format!(
             "\n{} blobs marked, {} blobs and {} manifests eligible for deletion",
             marked.len(),
             blobs.len(),
             candidates.len()
         ));
-        if !options.dry_run {
-            self.sweep_revisions(&candidates).await?;
-            for digest in &blobs {
+        let links = view.unmarked_layer_links(&repositories, &marked).await?;
+        if options.dry_run {
+            report.layer_links = links.len();
+            report.bytes = blobs.iter().map(|(_, size)| size).sum();
+            report.blobs = blobs.into_iter().map(|(d, _)| d).collect();
+        } else {
+            candidates = self.sweep_revisions(candidates, cutoff, &mut report).await?;
+            for (digest, _) in &blobs {
                 say(format!("blob eligible for deletion: {digest}"));
             }
-            self.driver.delete_all(&blobs.iter().map(layout::blob_dir).collect::<Vec<_>>()).await?;
-            self.sweep_layer_links(&repositories, &marked).await?;
+            let dirs: Vec<String> = blobs.iter().map(|(d, _)| layout::blob_dir(d)).collect();
+            let removed = self.driver.delete_stale(&dirs, "data", cutoff).await?;
+            for ((digest, size), removed) in blobs.into_iter().zip(removed) {
+                if removed {
+                    report.bytes += size;
+                    report.blobs.push(digest);
+                } else {
+                    report.young += 1;
+                }
+            }
+            let removed = self.driver.delete_stale(&links, "link", cutoff).await?;
+            report.layer_links = removed.iter().filter(|r| **r).count();
+            report.young += removed.len() - report.layer_links;
         }
-        let manifests = candidates.into_iter().map(|(n, d)| (n.to_string(), d)).collect();
-        Ok(GcReport { marked: marked.len(), manifests, blobs })
+        if report.young > 0 {
+            say(format!("{} unreferenced items are younger than the grace period and stay", report.young));
+        }
+        report.marked = marked.len();
+        report.manifests = candidates.into_iter().map(|(n, d)| (n.to_string(), d)).collect();
+        Ok(report)
     }
 
     /// Digests that some tag of the repository points at.
@@ -125,28 +137,39 @@ impl super::Registry {
     /// Reads a manifest's references; a missing manifest references nothing.
     async fn references(&self, manifest: &Digest) -> Result<References, RegistryError> {
         match self.driver.get(&layout::blob_data(manifest)).await {
-            Ok(body) => Ok(serde_json::from_slice(&body).unwrap_or_default()),
+            Ok(body) => Ok(References::of(&body)),
             Err(e) if e.is_not_found() => Ok(References::default()),
             Err(e) => Err(e.into()),
         }
     }
 
+    /// True when the object at `path` was modified at or after `cutoff`.
+    async fn young(&self, path: &str, cutoff: SystemTime) -> Result<bool, RegistryError> {
+        match self.driver.stat(path).await {
+            Ok(stat) => Ok(stat.modified >= cutoff),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Marks a repository's manifests (all but the `eligible` ones, which
-    /// become candidates), their blobs, and the children of indexes. The
-    /// manifests are read ahead, in order, so the lines come out as
-    /// distribution prints them.
+    /// become candidates unless they are young), their blobs, and the
+    /// children of indexes. The manifests are read ahead, in order, so the
+    /// lines come out as distribution prints them.
     async fn mark(
         &self,
-        name: &RepoName,
+        mark: Mark<'_>,
         revisions: Vec<Digest>,
         eligible: impl Fn(&Digest) -> bool,
-        marked: &mut HashSet<Digest>,
-        candidates: &mut Vec<(RepoName, Digest)>,
         say: &mut impl FnMut(String),
     ) -> Result<(), RegistryError> {
+        let Mark { name, cutoff, marked, candidates } = mark;
         let read = stream::iter(revisions).map(|d| {
             let skip = eligible(&d);
             async move {
+                // A young untagged manifest may be a push in flight (its tag
+                // comes next, or the index that will name it): it is a root.
+                let skip = skip && !self.young(&layout::revision_link(name, &d), cutoff).await?;
                 let refs = if skip { None } else { Some(self.references(&d).await?) };
                 Ok::<_, RegistryError>((refs, d))
             }
@@ -162,41 +185,36 @@ impl super::Registry {
                 continue;
             }
             say(format!("{name}: marking manifest {digest}"));
-            let mut pending = self.mark_references(name, refs, marked, say);
+            let mut pending = mark_references(name, &refs, marked, say);
             while let Some(child) = pending.pop() {
                 if marked.insert(child.clone()) {
                     say(format!("{name}: marking manifest {child}"));
                     let refs = self.references(&child).await?;
-                    pending.extend(self.mark_references(name, refs, marked, say));
+                    pending.extend(mark_references(name, &refs, marked, say));
                 }
             }
         }
         Ok(())
     }
 
-    /// Marks the blobs a manifest references; returns its child manifests.
-    fn mark_references(
+    /// Removes the candidates' revisions that are still old, then every
+    /// trace of those in tag histories and the referrers index. Returns the
+    /// candidates removed.
+    async fn sweep_revisions(
         &self,
-        name: &RepoName,
-        refs: References,
-        marked: &mut HashSet<Digest>,
-        say: &mut impl FnMut(String),
-    ) -> Vec<Digest> {
-        let blobs = refs.config.iter().chain(&refs.layers).map(|t| t.digest.as_str());
-        for blob in digests(blobs.chain(refs.fs_layers.iter().map(|b| b.blob_sum.as_str()))) {
-            say(format!("{name}: marking blob {blob}"));
-            marked.insert(blob);
-        }
-        digests(refs.manifests.iter().map(|t| t.digest.as_str())).collect()
-    }
-
-    /// Removes manifest revisions and every trace of them in tag histories
-    /// and the referrers index.
-    async fn sweep_revisions(&self, candidates: &[(RepoName, Digest)]) -> Result<(), RegistryError> {
-        concurrently(candidates, |(name, digest)| self.forget_referrer(name, digest)).await?;
-        let mut doomed: Vec<String> = candidates.iter().map(|(name, d)| layout::revision_dir(name, d)).collect();
+        candidates: Vec<(RepoName, Digest)>,
+        cutoff: SystemTime,
+        report: &mut GcReport,
+    ) -> Result<Vec<(RepoName, Digest)>, RegistryError> {
+        let dirs: Vec<String> = candidates.iter().map(|(name, d)| layout::revision_dir(name, d)).collect();
+        let removed = self.driver.delete_stale(&dirs, "link", cutoff).await?;
+        let (removed, kept): (Vec<_>, Vec<_>) = candidates.into_iter().zip(removed).partition(|(_, r)| *r);
+        report.young += kept.len();
+        let removed: Vec<(RepoName, Digest)> = removed.into_iter().map(|(c, _)| c).collect();
+        concurrently(&removed, |(name, digest)| self.forget_referrer(name, digest)).await?;
+        let mut doomed = Vec::new();
         let mut by_repo: HashMap<&RepoName, HashSet<&Digest>> = HashMap::new();
-        for (name, digest) in candidates {
+        for (name, digest) in &removed {
             by_repo.entry(name).or_default().insert(digest);
         }
         for (name, digests) in by_repo {
@@ -208,7 +226,29 @@ impl super::Registry {
                 }
             }
         }
-        Ok(self.driver.delete_all(&doomed).await?)
+        self.driver.delete_all(&doomed).await?;
+        Ok(removed)
+    }
+
+    /// Stored blobs that were not marked and are older than `cutoff`, with
+    /// their sizes; and how many unmarked ones are younger.
+    async fn unmarked_blobs(
+        &self,
+        marked: &HashSet<Digest>,
+        cutoff: SystemTime,
+    ) -> Result<(Vec<(Digest, u64)>, usize), RegistryError> {
+        let unmarked = self.stored_blobs().await?.into_iter().filter(|d| !marked.contains(d));
+        let stats = stream::iter(unmarked).map(|d| async move {
+            match self.driver.stat(&layout::blob_data(&d)).await {
+                Ok(stat) => Ok((d, stat.size, stat.modified)),
+                // A blob directory without its bytes: nothing young in it.
+                Err(e) if e.is_not_found() => Ok((d, 0, SystemTime::UNIX_EPOCH)),
+                Err(e) => Err(RegistryError::from(e)),
+            }
+        });
+        let stats: Vec<_> = stats.buffered(IN_FLIGHT).try_collect().await?;
+        let (old, young): (Vec<_>, Vec<_>) = stats.into_iter().partition(|(_, _, modified)| *modified < cutoff);
+        Ok((old.into_iter().map(|(d, size, _)| (d, size)).collect(), young.len()))
     }
 
     /// Every blob whose bytes are stored, by walking `blobs/`.
@@ -227,13 +267,39 @@ impl super::Registry {
         Ok(found)
     }
 
-    /// Removes the layer links of blobs that were not marked.
-    async fn sweep_layer_links(&self, repositories: &[String], marked: &HashSet<Digest>) -> Result<(), RegistryError> {
-        let mut doomed = Vec::new();
+    /// The layer-link directories of blobs that were not marked.
+    async fn unmarked_layer_links(
+        &self,
+        repositories: &[String],
+        marked: &HashSet<Digest>,
+    ) -> Result<Vec<String>, RegistryError> {
+        let mut links = Vec::new();
         for name in repositories.iter().filter_map(|repo| RepoName::parse(repo).ok()) {
             let unmarked = self.digests_in(&layout::layers(&name)).await?.into_iter().filter(|d| !marked.contains(d));
-            doomed.extend(unmarked.map(|d| layout::layer_dir(&name, &d)));
+            links.extend(unmarked.map(|d| layout::layer_dir(&name, &d)));
         }
-        Ok(self.driver.delete_all(&doomed).await?)
+        Ok(links)
     }
+}
+
+/// One repository's part of the mark phase.
+struct Mark<'a> {
+    name: &'a RepoName,
+    cutoff: SystemTime,
+    marked: &'a mut HashSet<Digest>,
+    candidates: &'a mut Vec<(RepoName, Digest)>,
+}
+
+/// Marks the blobs a manifest references; returns its child manifests.
+fn mark_references(
+    name: &RepoName,
+    refs: &References,
+    marked: &mut HashSet<Digest>,
+    say: &mut impl FnMut(String),
+) -> Vec<Digest> {
+    for blob in refs.blobs() {
+        say(format!("{name}: marking blob {blob}"));
+        marked.insert(blob);
+    }
+    refs.manifests().collect()
 }

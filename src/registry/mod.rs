@@ -7,6 +7,7 @@
 
 mod blob;
 mod catalog;
+mod claim;
 pub mod digest;
 mod gc;
 pub mod layout;
@@ -19,7 +20,7 @@ mod referrers;
 mod tag;
 mod upload;
 
-use std::{io, sync::Arc};
+use std::{io, sync::Arc, time::Duration};
 
 use crate::storage::{Driver, StorageError};
 
@@ -85,6 +86,10 @@ pub enum RegistryError {
     /// The operation is disabled by configuration.
     #[error("{0}")]
     Unsupported(&'static str),
+    /// The request took too long to be safe against garbage collection;
+    /// nothing was acknowledged and the client may retry.
+    #[error("{0}")]
+    Unavailable(String),
     /// The client's body ended early or failed.
     #[error("reading request body: {0}")]
     Body(io::Error),
@@ -98,12 +103,18 @@ pub enum RegistryError {
 pub struct Options {
     /// `storage.delete.enabled`: allow deleting blobs, manifests and tags.
     pub delete_enabled: bool,
+    /// The garbage-collection grace period pushes claim content against
+    /// (`claim.rs`); zero turns claims off.
+    pub grace: Duration,
 }
 
 /// The registry: every operation the API offers, over one storage driver.
 #[derive(Clone)]
 pub struct Registry {
     driver: Arc<dyn Driver>,
+    /// The same storage without the read cache in front: collection must
+    /// see every write that happened before it looked.
+    uncached: Arc<dyn Driver>,
     options: Options,
     uploads: Uploads,
     listings: Arc<listing::Listings>,
@@ -112,7 +123,13 @@ pub struct Registry {
 impl Registry {
     /// A registry over a driver.
     pub fn new(driver: Arc<dyn Driver>, options: Options) -> Self {
-        Registry { driver, options, uploads: Uploads::default(), listings: Arc::default() }
+        Registry { uncached: driver.clone(), driver, options, uploads: Uploads::default(), listings: Arc::default() }
+    }
+
+    /// A registry that reads through `cached`, a read cache in front of
+    /// `driver` (`storage::Cached`); garbage collection reads `driver`.
+    pub fn with_cache(driver: Arc<dyn Driver>, cached: Arc<dyn Driver>, options: Options) -> Self {
+        Registry { uncached: driver, ..Registry::new(cached, options) }
     }
 
     fn require_delete(&self) -> Result<(), RegistryError> {

@@ -251,9 +251,11 @@ impl super::Registry {
     }
 
     /// Moves verified upload bytes to the blob store and links the blob.
+    /// Bytes already stored are claimed (touched), so a collection running
+    /// now cannot take them from under the new link.
     async fn commit_blob(&self, name: &RepoName, id: &str, digest: &Digest) -> Result<(), RegistryError> {
         let data = layout::upload_data(name, id);
-        if !self.blob_stored(digest).await? {
+        if !self.claim_now(&layout::blob_data(digest)).await? {
             match self.driver.rename(&data, &layout::blob_data(digest)).await {
                 Ok(()) => {}
                 // No chunk ever arrived: the blob is empty.

@@ -48,7 +48,7 @@ async fn sweeps_what_no_manifest_references() {
 
     let (kept_config, kept_layer) = config_and_layer("kept");
     let (gone_config, gone_layer) = config_and_layer("gone");
-    let dry = collect(&root, GcOptions { dry_run: true, delete_untagged: false }).await;
+    let dry = collect(&root, GcOptions { dry_run: true, ..GcOptions::default() }).await;
     assert!(dry.iter().any(|l| l == &format!("gc/app: marking manifest {kept}")), "{dry:#?}");
     assert!(blob(&gone_layer).exists() && blob(&orphan).exists(), "a dry run deletes nothing");
 
@@ -82,7 +82,7 @@ async fn delete_untagged_keeps_the_children_of_tagged_indexes() {
     let root = dir.path().join("root");
     reg.stop().await;
 
-    let lines = collect(&root, GcOptions { dry_run: false, delete_untagged: true }).await;
+    let lines = collect(&root, GcOptions { delete_untagged: true, ..GcOptions::default() }).await;
     let revision = |d: &str| v2.join(format!("repositories/gc/multi/_manifests/revisions/sha256/{}", &d[7..]));
     for d in [&index_digest, &child_a, &child_b] {
         assert!(revision(d).exists(), "{d} is reachable from a tag: {lines:#?}");

@@ -4,6 +4,7 @@
 //! names are the YAML keys.
 
 mod auth;
+mod berth;
 mod health;
 mod http;
 mod legacy;
@@ -18,6 +19,7 @@ mod storage;
 mod validation;
 
 pub use auth::Auth;
+pub use berth::{Berth, Gc};
 pub use health::{FileCheck, Health, HttpCheck, StorageDriverCheck, TcpCheck};
 pub use http::{ClientAuth, DebugServer, H2c, Http, Http2, LetsEncrypt, MinimumTls, Net, Prometheus, Tls};
 pub use legacy::{Bugsnag, Compatibility, NewRelic, Reporting, Schema1};

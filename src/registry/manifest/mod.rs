@@ -58,9 +58,10 @@ impl super::Registry {
             }
             Reference::Tag(_) => Digest::of(Algorithm::Sha256, &body),
         };
+        let started = std::time::Instant::now();
         self.check_references(name, &manifest).await?;
         let subject = manifest.subject.map(|s| s.digest);
-        let stored = self.store_manifest(name, reference, &digest, subject.as_ref(), body).await;
+        let stored = self.store_manifest(name, reference, &digest, subject.as_ref(), body, started).await;
         // After the writes, failed ones too: they may have created the
         // repository or moved a tag.
         self.listings.forget(name);
@@ -74,11 +75,19 @@ impl super::Registry {
         digest: &Digest,
         subject: Option<&Digest>,
         body: Bytes,
+        claimed: std::time::Instant,
     ) -> Result<(), RegistryError> {
         // Bytes first, links after: a crash in between leaves an unreferenced
-        // blob for garbage collection, never a link to nothing.
-        if !self.blob_stored(digest).await? {
+        // blob for garbage collection, never a link to nothing. Bytes already
+        // stored are claimed, as the references were.
+        if !self.claim_now(&layout::blob_data(digest)).await? {
             self.driver.put(&layout::blob_data(digest), body).await?;
+        }
+        // The claims protect the references for half the grace period from
+        // when they were made; past that a collection may have started that
+        // neither sees this manifest nor spares its references.
+        if self.claim_window().is_some_and(|window| claimed.elapsed() >= window) {
+            return Err(RegistryError::Unavailable("manifest push took too long; retry it".into()));
         }
         self.write_link(&layout::revision_link(name, digest), digest).await?;
         if let Some(subject) = subject {
@@ -97,7 +106,7 @@ impl super::Registry {
         let checks = manifest.config.iter().chain(&manifest.references).map(|d| async move {
             let size = match manifest.kind {
                 Kind::Image => self.stat_blob(name, &d.digest).await.map(|b| b.size),
-                Kind::Index => self.stat_manifest(name, &d.digest).await,
+                Kind::Index => self.stat_child(name, &d.digest).await,
             };
             match size {
                 Ok(size) if size == d.size => Ok(()),
@@ -114,11 +123,15 @@ impl super::Registry {
         try_join_all(checks).await.map(drop)
     }
 
-    /// Size of a manifest revision of the repository.
-    async fn stat_manifest(&self, name: &RepoName, digest: &Digest) -> Result<u64, RegistryError> {
-        self.linked_size(&layout::revision_link(name, digest), digest)
-            .await?
-            .ok_or_else(|| RegistryError::ManifestUnknown(digest.to_string()))
+    /// Size of a child manifest of an index, after claiming it and all it
+    /// references.
+    async fn stat_child(&self, name: &RepoName, digest: &Digest) -> Result<u64, RegistryError> {
+        let unknown = || RegistryError::ManifestUnknown(digest.to_string());
+        let size = self.linked(&layout::revision_link(name, digest), digest).await?.ok_or_else(unknown)?;
+        if self.claim_window().is_some() && !self.claim_manifest(name, digest).await? {
+            return Err(unknown());
+        }
+        Ok(size)
     }
 
     /// The digest a reference names in a repository.

@@ -1,0 +1,138 @@
+//! Claims: how a push tells garbage collection that content is in use.
+//!
+//! Collection spares everything modified within its grace period of the
+//! moment it started (see `gc.rs` and ARCHITECTURE.md, "Garbage
+//! collection"). So before a push relies on stored content — a blob it was
+//! told exists, a blob or child manifest its manifest references, bytes it
+//! found already stored — it makes sure that content was modified within
+//! half the grace period, touching it when it was not. A touch doubles as
+//! the existence check: it fails when a sweep has taken the content.
+
+use std::time::{Duration, SystemTime};
+
+use serde::Deserialize;
+
+use super::{Digest, RegistryError, RepoName, layout};
+
+/// How deep a claim follows indexes of indexes.
+const MAX_DEPTH: usize = 8;
+
+/// The digests a stored manifest points at, read leniently: any manifest
+/// distribution may have stored (schema1 included) names its blobs here.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct References {
+    config: Option<Target>,
+    #[serde(default)]
+    layers: Vec<Target>,
+    #[serde(default)]
+    manifests: Vec<Target>,
+    #[serde(default)]
+    fs_layers: Vec<BlobSum>,
+}
+
+#[derive(Deserialize)]
+struct Target {
+    digest: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BlobSum {
+    blob_sum: String,
+}
+
+impl References {
+    /// Parses a manifest; anything unreadable references nothing.
+    pub(super) fn of(body: &[u8]) -> Self {
+        serde_json::from_slice(body).unwrap_or_default()
+    }
+
+    /// The blobs: config and layers (or schema1's `fsLayers`).
+    pub(super) fn blobs(&self) -> impl Iterator<Item = Digest> + '_ {
+        let targets = self.config.iter().chain(&self.layers).map(|t| t.digest.as_str());
+        targets.chain(self.fs_layers.iter().map(|b| b.blob_sum.as_str())).filter_map(|d| d.parse().ok())
+    }
+
+    /// The child manifests of an index.
+    pub(super) fn manifests(&self) -> impl Iterator<Item = Digest> + '_ {
+        self.manifests.iter().filter_map(|t| t.digest.parse().ok())
+    }
+}
+
+impl super::Registry {
+    /// Half the grace period: content modified more recently than this is
+    /// claimed already. `None` when claims are off (no grace period, or a
+    /// read-only registry, which has no pushes to protect).
+    pub(super) fn claim_window(&self) -> Option<Duration> {
+        Some(self.options.grace / 2).filter(|w| !w.is_zero())
+    }
+
+    /// Claims an object whose modification time is `modified`: touches it
+    /// unless that is within the claim window. False when it is gone.
+    pub(super) async fn claim(&self, path: &str, modified: SystemTime) -> Result<bool, RegistryError> {
+        match self.claim_window() {
+            Some(window) if modified.elapsed().unwrap_or_default() >= window => self.claim_now(path).await,
+            _ => Ok(true),
+        }
+    }
+
+    /// Touches an object, which also says whether it exists. A failure other
+    /// than "missing" (a file berth may not write, left by another
+    /// registry) must not fail the request: the object exists, and only the
+    /// protection is lost, which the log says.
+    pub(super) async fn claim_now(&self, path: &str) -> Result<bool, RegistryError> {
+        match self.driver.touch(path).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => {
+                tracing::warn!(path, error = %e, "cannot mark content as in use; garbage collection may not spare it");
+                self.exists(path).await
+            }
+        }
+    }
+
+    /// Claims a manifest revision of a repository and everything it
+    /// references, through indexes; false when any of it is gone.
+    pub(super) async fn claim_manifest(&self, name: &RepoName, digest: &Digest) -> Result<bool, RegistryError> {
+        let mut pending = vec![(digest.clone(), 0)];
+        let mut seen = std::collections::HashSet::new();
+        while let Some((digest, depth)) = pending.pop() {
+            if !seen.insert(digest.clone()) || depth > MAX_DEPTH {
+                continue;
+            }
+            if self.linked(&layout::revision_link(name, &digest), &digest).await?.is_none() {
+                return Ok(false);
+            }
+            let body = match self.driver.get(&layout::blob_data(&digest)).await {
+                Ok(body) => body,
+                Err(e) if e.is_not_found() => return Ok(false),
+                Err(e) => return Err(e.into()),
+            };
+            let refs = References::of(&body);
+            for blob in refs.blobs() {
+                if self.linked(&layout::layer_link(name, &blob), &blob).await?.is_none() {
+                    return Ok(false);
+                }
+            }
+            pending.extend(refs.manifests().map(|child| (child, depth + 1)));
+        }
+        Ok(true)
+    }
+
+    /// Size of the bytes of `digest` when the link at `link` names it and
+    /// both exist, after claiming both; `None` when either is missing.
+    pub(super) async fn linked(&self, link: &str, digest: &Digest) -> Result<Option<u64>, RegistryError> {
+        if self.read_link(link).await?.as_ref() != Some(digest) {
+            return Ok(None);
+        }
+        let data = layout::blob_data(digest);
+        let (link_stat, data_stat) = match (self.driver.stat(link).await, self.driver.stat(&data).await) {
+            (Ok(l), Ok(d)) => (l, d),
+            (Err(e), _) | (_, Err(e)) if e.is_not_found() => return Ok(None),
+            (Err(e), _) | (_, Err(e)) => return Err(e.into()),
+        };
+        let claimed = self.claim(link, link_stat.modified).await? && self.claim(&data, data_stat.modified).await?;
+        Ok(claimed.then_some(data_stat.size))
+    }
+}
