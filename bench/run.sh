@@ -568,7 +568,9 @@ section_gc() {
       write_config "$WORK/gc.yml" "$(free_port)" "$root" open
       sync -f "$WORK"
       t0=$EPOCHREALTIME
-      run_env "$(bin_of "$kind")" garbage-collect --delete-untagged "$WORK/gc.yml" >/dev/null 2>"$WORK/gc.err" ||
+      # Read-only, as the guides run it: berth then has no grace period to honour.
+      run_env REGISTRY_STORAGE_MAINTENANCE_READONLY_ENABLED=true "$(bin_of "$kind")" garbage-collect \
+        --delete-untagged "$WORK/gc.yml" >/dev/null 2>"$WORK/gc.err" ||
         die "$kind garbage-collect failed: $(tail -5 "$WORK/gc.err")"
       secs=$(elapsed "$t0")
       record gc "garbage-collect --delete-untagged ($((GC_REPOS * per)) manifests)" open - "$kind" "$r" s "$secs"

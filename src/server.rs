@@ -20,8 +20,8 @@ use crate::{
         debug::Debug,
         tls::{self, AcmeOptions, CertSource, TlsOptions},
     },
-    metrics::Metrics,
-    registry::{Options, Registry},
+    metrics::{GcTotals, Metrics},
+    registry::{GcOptions, Options, Registry},
     storage::{CACHE_TTL, Cached, Driver, Filesystem, InMemory},
 };
 
@@ -82,8 +82,16 @@ impl Server {
             background.push(tokio::spawn(tls::drive_acme(acme)));
         }
         let purging = &config.storage.maintenance.uploadpurging;
-        if purging.enabled && !config.storage.maintenance.readonly.enabled {
-            background.push(tokio::spawn(purge_uploads(app.registry.clone(), purging.clone())));
+        let read_only = config.storage.maintenance.readonly.enabled;
+        if purging.enabled && !read_only {
+            background.push(tokio::spawn(purge_uploads(app.registry.clone(), purging.clone(), metrics.clone())));
+        }
+        if !config.berth.gc.interval.is_zero() && !read_only {
+            background.push(tokio::spawn(collect_garbage(
+                app.registry.clone(),
+                config.berth.gc.clone(),
+                metrics.clone(),
+            )));
         }
         let debug_addr = match &config.http.debug.addr {
             Some(addr) => {
@@ -136,7 +144,7 @@ impl Server {
 /// Deletes upload sessions older than `age` every `interval`, as
 /// distribution's purger. The first run waits a random part of the interval
 /// (at most an hour), so replicas started together do not purge at once.
-async fn purge_uploads(registry: Registry, purging: config::UploadPurging) {
+async fn purge_uploads(registry: Registry, purging: config::UploadPurging, metrics: Arc<Metrics>) {
     let spread = purging.interval.min(Duration::from_secs(3600));
     let random = u64::from_le_bytes(uuid::Uuid::new_v4().as_bytes()[..8].try_into().unwrap_or_default());
     let first = Duration::from_millis(random % spread.as_millis().max(1) as u64);
@@ -149,10 +157,55 @@ async fn purge_uploads(registry: Registry, purging: config::UploadPurging) {
                     tracing::info!(repository = %p.repository, upload = %p.id, dry_run = purging.dryrun, "purging upload");
                 }
                 tracing::info!(count = purged.len(), dry_run = purging.dryrun, "upload purge done");
+                if !purging.dryrun {
+                    metrics.uploads_purged(purged.len() as u64);
+                }
             }
             Err(e) => tracing::warn!(error = %e, "upload purge failed"),
         }
         tokio::time::sleep(purging.interval.max(Duration::from_secs(1))).await;
+    }
+}
+
+/// Collects garbage every `berth.gc.interval`, while serving: the grace
+/// period and the pushes' claims keep it from taking what a push needs.
+/// Each item is logged at debug level, the totals at info.
+async fn collect_garbage(registry: Registry, gc: config::Gc, metrics: Arc<Metrics>) {
+    let options = GcOptions { dry_run: gc.dryrun, delete_untagged: gc.deleteuntagged, grace: gc.grace };
+    loop {
+        tokio::time::sleep(gc.interval).await;
+        let started = std::time::Instant::now();
+        tracing::info!(dry_run = gc.dryrun, delete_untagged = gc.deleteuntagged, "garbage collection starting");
+        let report = registry.garbage_collect(options, |line| tracing::debug!("gc: {}", line.trim())).await;
+        match report {
+            Ok(report) => {
+                let totals = GcTotals {
+                    manifests: report.manifests.len() as u64,
+                    blobs: report.blobs.len() as u64,
+                    layer_links: report.layer_links as u64,
+                    bytes: report.bytes,
+                    young: report.young as u64,
+                    took: started.elapsed(),
+                };
+                tracing::info!(
+                    dry_run = gc.dryrun,
+                    manifests = totals.manifests,
+                    blobs = totals.blobs,
+                    layer_links = totals.layer_links,
+                    bytes = totals.bytes,
+                    young = totals.young,
+                    seconds = totals.took.as_secs_f64(),
+                    "garbage collection done"
+                );
+                if !gc.dryrun {
+                    metrics.gc_done(&totals);
+                }
+            }
+            Err(e) => {
+                metrics.gc_failed();
+                tracing::warn!(error = %e, "garbage collection failed");
+            }
+        }
     }
 }
 

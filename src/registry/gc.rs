@@ -129,7 +129,9 @@ impl super::Registry {
     async fn tagged(&self, name: &RepoName) -> Result<HashSet<Digest>, RegistryError> {
         let tags: Vec<Tag> =
             self.list_or_empty(&layout::tags(name)).await?.iter().filter_map(|t| Tag::parse(t)).collect();
-        let links = stream::iter(&tags).map(|tag| async move { self.read_link(&layout::tag_current(name, tag)).await });
+        // Owned items: a stream over borrowed ones is not `Send` for every
+        // lifetime, which a spawned collection needs.
+        let links = stream::iter(tags).map(|tag| async move { self.read_link(&layout::tag_current(name, &tag)).await });
         let tagged: Vec<Option<Digest>> = links.buffer_unordered(IN_FLIGHT).try_collect().await?;
         Ok(tagged.into_iter().flatten().collect())
     }
@@ -211,7 +213,8 @@ impl super::Registry {
         let (removed, kept): (Vec<_>, Vec<_>) = candidates.into_iter().zip(removed).partition(|(_, r)| *r);
         report.young += kept.len();
         let removed: Vec<(RepoName, Digest)> = removed.into_iter().map(|(c, _)| c).collect();
-        concurrently(&removed, |(name, digest)| self.forget_referrer(name, digest)).await?;
+        concurrently(removed.clone(), |(name, digest)| async move { self.forget_referrer(&name, &digest).await })
+            .await?;
         let mut doomed = Vec::new();
         let mut by_repo: HashMap<&RepoName, HashSet<&Digest>> = HashMap::new();
         for (name, digest) in &removed {

@@ -374,12 +374,7 @@ impl Driver for Filesystem {
     /// In batches on several threads, as `delete_all`; each batch moves its
     /// directories into its own directory under `.berth-tmp`, which a later
     /// start removes if this process dies half-way.
-    async fn delete_stale(
-        &self,
-        dirs: &[String],
-        marker: &str,
-        cutoff: SystemTime,
-    ) -> Result<Vec<bool>, StorageError> {
+    async fn delete_stale(&self, dirs: &[String], marker: &str, cutoff: SystemTime) -> Result<Vec<bool>, StorageError> {
         let Some(first) = dirs.first() else { return Ok(Vec::new()) };
         check_path(marker)?;
         let full: Vec<PathBuf> = dirs.iter().map(|p| self.full(p)).collect::<Result<_, _>>()?;

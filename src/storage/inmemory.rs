@@ -137,12 +137,7 @@ impl Driver for InMemory {
 
     /// Check and removal happen under one lock, so a touch cannot fall in
     /// between.
-    async fn delete_stale(
-        &self,
-        dirs: &[String],
-        marker: &str,
-        cutoff: SystemTime,
-    ) -> Result<Vec<bool>, StorageError> {
+    async fn delete_stale(&self, dirs: &[String], marker: &str, cutoff: SystemTime) -> Result<Vec<bool>, StorageError> {
         check_path(marker)?;
         let mut objects = self.lock();
         let mut removed = Vec::with_capacity(dirs.len());

@@ -106,8 +106,7 @@ pub trait Driver: Send + Sync + 'static {
     /// `touch`: a touch of a marker either happens before the check, and the
     /// directory stays, or fails with `NotFound`. A directory without its
     /// marker counts as old; a missing directory is not removed.
-    async fn delete_stale(&self, dirs: &[String], marker: &str, cutoff: SystemTime)
-    -> Result<Vec<bool>, StorageError>;
+    async fn delete_stale(&self, dirs: &[String], marker: &str, cutoff: SystemTime) -> Result<Vec<bool>, StorageError>;
 
     /// Removes many objects or trees, durably once it returns; for sweeps,
     /// where one sync per parent directory beats one per path.

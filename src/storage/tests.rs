@@ -122,7 +122,8 @@ async fn filesystem_touch_never_loses_to_a_sweep() {
             let (d, dirs) = (d.clone(), dirs.clone());
             tokio::spawn(async move { d.delete_stale(&dirs, "link", cutoff).await.unwrap() })
         };
-        let touched: Vec<String> = futures_util::future::join_all(touches).await.into_iter().flatten().flatten().collect();
+        let touched: Vec<String> =
+            futures_util::future::join_all(touches).await.into_iter().flatten().flatten().collect();
         let removed = sweep.await.unwrap();
         for dir in &touched {
             assert!(d.stat(&format!("{dir}/link")).await.is_ok(), "round {round}: {dir} was touched, then removed");
