@@ -128,7 +128,9 @@ impl super::Registry {
             self.rehash(name, &id, digest.algorithm()).await?.hasher.finish()
         };
         let outcome = if &actual == digest {
-            self.commit_blob(name, &id, digest).await.map(|()| BlobInfo { digest: digest.clone(), size: state.hashed })
+            self.commit_blob(name, &id, digest, state.hashed)
+                .await
+                .map(|()| BlobInfo { digest: digest.clone(), size: state.hashed })
         } else {
             Err(RegistryError::DigestInvalid(format!(
                 "provided digest {digest} did not match uploaded content {actual}"
@@ -253,14 +255,14 @@ impl super::Registry {
     /// Moves verified upload bytes to the blob store and links the blob.
     /// Bytes already stored are claimed (touched), so a collection running
     /// now cannot take them from under the new link.
-    async fn commit_blob(&self, name: &RepoName, id: &str, digest: &Digest) -> Result<(), RegistryError> {
-        let data = layout::upload_data(name, id);
-        if !self.claim_now(&layout::blob_data(digest)).await? {
-            match self.driver.rename(&data, &layout::blob_data(digest)).await {
-                Ok(()) => {}
-                // No chunk ever arrived: the blob is empty.
-                Err(e) if e.is_not_found() => self.driver.put(&layout::blob_data(digest), Default::default()).await?,
-                Err(e) => return Err(e.into()),
+    async fn commit_blob(&self, name: &RepoName, id: &str, digest: &Digest, size: u64) -> Result<(), RegistryError> {
+        let blob = layout::blob_data(digest);
+        if !self.claim_now(&blob).await? {
+            if size == 0 {
+                // No chunk ever arrived, so there is no data file to move.
+                self.driver.put(&blob, Default::default()).await?;
+            } else {
+                self.driver.rename(&layout::upload_data(name, id), &blob).await?;
             }
         }
         self.write_link(&layout::layer_link(name, digest), digest).await

@@ -86,11 +86,18 @@ const STALE_TMP: std::time::Duration = std::time::Duration::from_secs(3600);
 
 fn remove_stale(tmp: &Path) -> io::Result<()> {
     for entry in fs::read_dir(tmp)? {
-        let entry = entry?;
-        let age = entry.metadata()?.modified()?.elapsed().unwrap_or_default();
+        // Another process on the same root renames its files away from
+        // here all the time.
+        let meta = match entry.and_then(|e| Ok((e.path(), e.metadata()?))) {
+            Ok(found) => found,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        let (path, meta) = meta;
+        let age = meta.modified()?.elapsed().unwrap_or_default();
         if age > STALE_TMP {
             // A directory is what a sweep that died left (`delete_stale`).
-            remove_path(&entry.path())?;
+            remove_path(&path)?;
         }
     }
     Ok(())
@@ -117,10 +124,18 @@ fn create_dir_durable(dir: &Path) -> io::Result<()> {
 }
 
 /// Renames `from` onto `to`, creating `to`'s directory, and makes it durable.
+/// A sweep (`delete_stale`) may remove that directory between its creation
+/// and the rename; the rename then finds no directory and is tried again.
 fn rename_durable(from: &Path, to: &Path) -> io::Result<()> {
     let parent = to.parent().ok_or_else(|| io::Error::other("no parent directory"))?;
-    create_dir_durable(parent)?;
-    fs::rename(from, to)?;
+    let mut tries = 0;
+    loop {
+        create_dir_durable(parent)?;
+        match fs::rename(from, to) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound && tries < 3 && from.exists() => tries += 1,
+            result => break result?,
+        }
+    }
     sync_dir(parent)
 }
 
