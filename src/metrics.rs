@@ -119,7 +119,8 @@ impl Metrics {
 
     /// The counters of one notifications endpoint.
     pub fn endpoint(&self, name: &str) -> EndpointMetrics {
-        let events = |r#type| self.notify_events.get_or_create(&EventLabels { r#type, endpoint: name.to_owned() }).clone();
+        let events =
+            |r#type| self.notify_events.get_or_create(&EventLabels { r#type, endpoint: name.to_owned() }).clone();
         EndpointMetrics {
             endpoint: name.to_owned(),
             events: events("Events"),

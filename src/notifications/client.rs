@@ -90,7 +90,9 @@ impl Client {
 
     /// POSTs one envelope and returns the status the endpoint answered.
     pub async fn post(&self, body: Bytes) -> Result<StatusCode, DeliveryError> {
-        tokio::time::timeout(self.timeout, self.exchange(body)).await.map_err(|_| DeliveryError::Timeout(self.timeout))?
+        tokio::time::timeout(self.timeout, self.exchange(body))
+            .await
+            .map_err(|_| DeliveryError::Timeout(self.timeout))?
     }
 
     async fn exchange(&self, body: Bytes) -> Result<StatusCode, DeliveryError> {

@@ -67,8 +67,12 @@ impl Endpoint {
         let client = Client::new(&config.url, &config.headers, config.timeout)
             .map_err(|e| EndpointError::Named { name: config.name.clone(), source: Box::new(e) })?;
         let queue = Arc::new(Queue::new(capacity));
-        let endpoint =
-            Endpoint { name: config.name.clone(), filter: Filter::of(config), queue: queue.clone(), metrics: metrics.clone() };
+        let endpoint = Endpoint {
+            name: config.name.clone(),
+            filter: Filter::of(config),
+            queue: queue.clone(),
+            metrics: metrics.clone(),
+        };
         let delivery = Delivery {
             name: config.name.clone(),
             url: config.url.clone(),
@@ -166,10 +170,11 @@ mod tests {
 
     #[test]
     fn filter_ignores_media_types_from_both_keys_and_actions() {
-        let mut config = config::Endpoint::default();
-        config.ignoredmediatypes = vec!["a/old".into()];
-        config.ignore.mediatypes = vec!["a/new".into()];
-        config.ignore.actions = vec!["Pull".into()];
+        let config = config::Endpoint {
+            ignoredmediatypes: vec!["a/old".into()],
+            ignore: config::Ignore { mediatypes: vec!["a/new".into()], actions: vec!["Pull".into()] },
+            ..config::Endpoint::default()
+        };
         let filter = Filter::of(&config);
         assert!(!filter.wants(&event(Action::Push, "a/old")));
         assert!(!filter.wants(&event(Action::Push, "a/new")));
