@@ -24,6 +24,8 @@ mod listing;
 mod manifests;
 #[path = "api/names.rs"]
 mod names;
+#[path = "api/notifications.rs"]
+mod notifications;
 #[path = "api/purge.rs"]
 mod purge;
 #[path = "api/referrers.rs"]
