@@ -6,7 +6,7 @@ use std::{
     net::SocketAddr,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicU16, Ordering},
+        atomic::{AtomicU16, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -33,11 +33,12 @@ struct Received {
 }
 
 /// A webhook endpoint on loopback that records every request. It answers
-/// with `status`, which a test can change.
+/// with `status` after `delay_ms`, which a test can change.
 struct Hook {
     addr: SocketAddr,
     received: Arc<Mutex<Vec<Received>>>,
     status: Arc<AtomicU16>,
+    delay_ms: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -50,16 +51,18 @@ impl Hook {
         let addr = listener.local_addr().unwrap();
         let received = Arc::new(Mutex::new(Vec::new()));
         let status = Arc::new(AtomicU16::new(status));
-        let (log, answer) = (received.clone(), status.clone());
+        let delay_ms = Arc::new(AtomicU64::new(0));
+        let (log, answer, delay) = (received.clone(), status.clone(), delay_ms.clone());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else { return };
-                let (log, answer) = (log.clone(), answer.clone());
+                let (log, answer, delay) = (log.clone(), answer.clone(), delay.clone());
                 let service = service_fn(move |req: Request<Incoming>| {
-                    let (log, answer) = (log.clone(), answer.clone());
+                    let (log, answer, delay) = (log.clone(), answer.clone(), delay.clone());
                     async move {
                         let (parts, body) = req.into_parts();
                         let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                        tokio::time::sleep(Duration::from_millis(delay.load(Ordering::SeqCst))).await;
                         let status = answer.load(Ordering::SeqCst);
                         log.lock().unwrap().push(Received {
                             path: parts.uri.path().to_owned(),
@@ -77,7 +80,7 @@ impl Hook {
                 );
             }
         });
-        Hook { addr, received, status, task }
+        Hook { addr, received, status, delay_ms, task }
     }
 
     fn url(&self, path: &str) -> String {
@@ -365,4 +368,28 @@ async fn endpoints_filter_events_and_references_are_included_when_asked() {
     assert!(hook.all().iter().all(|r| r.path != "/off"), "a disabled endpoint gets nothing");
     reg.stop().await;
     hook.stop();
+}
+
+#[tokio::test]
+async fn shutdown_delivers_what_is_queued_and_gives_up_after_a_bound() {
+    let slow = Hook::start().await;
+    slow.delay_ms.store(300, Ordering::SeqCst);
+    let reg = common::start_config(&config(&format!("  endpoints:\n{}", endpoint("slow", &slow.url("/s"), "")))).await;
+    let pushed = push_blobs(&reg, "notify/flush", 4).await;
+    assert!(slow.accepted("/s").len() < 4, "the endpoint is slower than the pushes");
+    reg.stop().await;
+    assert_eq!(digests(&slow.accepted("/s")), pushed, "queued events are delivered before shutdown returns");
+    slow.stop();
+
+    // An endpoint that never accepts holds a shutdown up for a bounded time only.
+    let dead = Hook::start().await;
+    dead.status.store(503, Ordering::SeqCst);
+    let reg = common::start_config(&config(&format!("  endpoints:\n{}", endpoint("dead", &dead.url("/d"), "")))).await;
+    push_blobs(&reg, "notify/dead", 1).await;
+    let started = Instant::now();
+    reg.stop().await;
+    let took = started.elapsed();
+    assert!(took >= Duration::from_secs(4) && took < Duration::from_secs(7), "shutdown took {took:?}");
+    assert!(dead.accepted("/d").is_empty());
+    dead.stop();
 }
