@@ -144,3 +144,47 @@ fn client_config() -> Result<ClientConfig, EndpointError> {
         .with_root_certificates(roots)
         .with_no_client_auth())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    #[test]
+    fn http_and_https_urls_with_their_ports() {
+        let none = BTreeMap::new();
+        let plain = Client::new("http://127.0.0.1:8080/hook?x=1", &none, Duration::from_secs(1)).unwrap();
+        assert_eq!((plain.host.as_str(), plain.port, plain.path.as_str()), ("127.0.0.1", 8080, "/hook?x=1"));
+        assert!(plain.tls.is_none());
+        let tls = Client::new("https://[::1]/", &none, Duration::from_secs(1)).unwrap();
+        assert_eq!((tls.host.as_str(), tls.port, tls.authority.as_str()), ("::1", 443, "[::1]"));
+        assert!(tls.tls.is_some());
+    }
+
+    #[test]
+    fn refuses_other_schemes_and_bad_headers() {
+        let none = BTreeMap::new();
+        assert!(matches!(Client::new("ftp://h/", &none, Duration::from_secs(1)), Err(EndpointError::Url { .. })));
+        assert!(matches!(Client::new("/relative", &none, Duration::from_secs(1)), Err(EndpointError::Url { .. })));
+        let bad = BTreeMap::from([("Bad Name".to_owned(), vec!["v".to_owned()])]);
+        assert!(matches!(Client::new("http://h/", &bad, Duration::from_secs(1)), Err(EndpointError::Header(_))));
+    }
+
+    #[tokio::test]
+    async fn unreachable_endpoints_are_errors_not_statuses() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let client =
+            Client::new(&format!("http://127.0.0.1:{port}/"), &BTreeMap::new(), Duration::from_secs(1)).unwrap();
+        assert!(matches!(client.post(Bytes::new()).await, Err(DeliveryError::Connect { .. })));
+    }
+
+    #[tokio::test]
+    async fn silent_endpoints_time_out() {
+        // Connects are accepted by the kernel's backlog; nobody answers.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let client = Client::new(&url, &BTreeMap::new(), Duration::from_millis(100)).unwrap();
+        assert!(matches!(client.post(Bytes::new()).await, Err(DeliveryError::Timeout(_))));
+    }
+}
