@@ -5,7 +5,8 @@
 //! - [`registry`]: names, digests, manifests, uploads, tags, referrers; no HTTP.
 //! - [`storage`]: a driver trait over paths and bytes; no registry concepts.
 //!
-//! [`config`] reads distribution's `config.yml` and stands beside them.
+//! [`config`] reads distribution's `config.yml` and stands beside them, as
+//! does [`notifications`], which delivers registry events to webhooks.
 //! See ARCHITECTURE.md for the map and the invariants.
 
 pub mod config;
@@ -13,6 +14,7 @@ pub mod health;
 pub mod http;
 pub mod logging;
 pub mod metrics;
+pub mod notifications;
 pub mod registry;
 pub mod server;
 pub mod storage;

@@ -69,6 +69,32 @@ pub struct GcTotals {
     pub took: Duration,
 }
 
+/// Labels of a notifications endpoint's event counts (distribution's
+/// `type`: Events, Successes, Failures, Errors; berth adds Dropped).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabels {
+    /// What happened to the events.
+    pub r#type: &'static str,
+    /// The endpoint's `name`.
+    pub endpoint: String,
+}
+
+/// Labels of a notifications endpoint's answers.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabels {
+    /// `200 OK`, as distribution writes it.
+    pub code: String,
+    /// The endpoint's `name`.
+    pub endpoint: String,
+}
+
+/// Labels of a notifications endpoint's queue.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EndpointLabels {
+    /// The endpoint's `name`.
+    pub endpoint: String,
+}
+
 /// The server's metrics.
 pub struct Metrics {
     registry: Registry,
@@ -81,6 +107,9 @@ pub struct Metrics {
     gc_young: Gauge,
     gc_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     uploads_purged: Counter,
+    notify_events: Family<EventLabels, Counter>,
+    notify_status: Family<StatusLabels, Counter>,
+    notify_pending: Family<EndpointLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -102,6 +131,13 @@ impl Default for Metrics {
         registry.register("gc_young_items", "Unreferenced items the last collection spared as young", gc_young.clone());
         registry.register("gc_last_duration_seconds", "How long the last collection took", gc_seconds.clone());
         registry.register("uploads_purged", "Upload sessions removed by upload purging", uploads_purged.clone());
+        let notify_events = Family::<EventLabels, Counter>::default();
+        let notify_status = Family::<StatusLabels, Counter>::default();
+        let notify_pending = Family::<EndpointLabels, Gauge>::default();
+        let notifications = registry.sub_registry_with_prefix("notifications");
+        notifications.register("events", "Notification events by what happened to them", notify_events.clone());
+        notifications.register("status", "Notification requests by the endpoint's answer", notify_status.clone());
+        notifications.register("pending", "Notification events queued or being delivered", notify_pending.clone());
         Metrics {
             registry,
             requests,
@@ -113,6 +149,9 @@ impl Default for Metrics {
             gc_young,
             gc_seconds,
             uploads_purged,
+            notify_events,
+            notify_status,
+            notify_pending,
         }
     }
 }
@@ -160,12 +199,78 @@ impl Metrics {
         self.uploads_purged.inc_by(n);
     }
 
+    /// The counters of one notifications endpoint.
+    pub fn endpoint(&self, name: &str) -> EndpointMetrics {
+        let events =
+            |r#type| self.notify_events.get_or_create(&EventLabels { r#type, endpoint: name.to_owned() }).clone();
+        EndpointMetrics {
+            endpoint: name.to_owned(),
+            events: events("Events"),
+            successes: events("Successes"),
+            failures: events("Failures"),
+            errors: events("Errors"),
+            dropped: events("Dropped"),
+            statuses: self.notify_status.clone(),
+            pending: self.notify_pending.get_or_create(&EndpointLabels { endpoint: name.to_owned() }).clone(),
+        }
+    }
+
     /// The OpenMetrics text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);
         out
+    }
+}
+
+/// One notifications endpoint's share of the metrics.
+#[derive(Clone)]
+pub struct EndpointMetrics {
+    endpoint: String,
+    events: Counter,
+    successes: Counter,
+    failures: Counter,
+    errors: Counter,
+    dropped: Counter,
+    statuses: Family<StatusLabels, Counter>,
+    pending: Gauge,
+}
+
+impl EndpointMetrics {
+    /// An event entered the queue.
+    pub fn queued(&self) {
+        self.events.inc();
+        self.pending.inc();
+    }
+
+    /// The queue was full: its oldest event was dropped.
+    pub fn dropped(&self) {
+        self.dropped.inc();
+        self.pending.dec();
+    }
+
+    /// The endpoint accepted an event: it is no longer pending.
+    pub fn succeeded(&self, status: http::StatusCode) {
+        self.successes.inc();
+        self.pending.dec();
+        self.status(status);
+    }
+
+    /// The endpoint answered with a status that does not accept the event.
+    pub fn failed(&self, status: http::StatusCode) {
+        self.failures.inc();
+        self.status(status);
+    }
+
+    /// The endpoint could not be reached, or did not answer in time.
+    pub fn errored(&self) {
+        self.errors.inc();
+    }
+
+    fn status(&self, status: http::StatusCode) {
+        let code = format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or_default());
+        self.statuses.get_or_create(&StatusLabels { code, endpoint: self.endpoint.clone() }).inc();
     }
 }
 
@@ -209,6 +314,31 @@ mod tests {
             "registry_gc_young_items 1",
             "registry_gc_last_duration_seconds 2.0",
             "registry_uploads_purged_total 7",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+    }
+
+    #[test]
+    fn renders_notifications_with_distributions_names() {
+        let m = Metrics::default();
+        let e = m.endpoint("hook");
+        e.queued();
+        e.queued();
+        e.dropped();
+        e.errored();
+        e.failed(http::StatusCode::INTERNAL_SERVER_ERROR);
+        e.succeeded(http::StatusCode::OK);
+        let text = m.render();
+        for line in [
+            r#"registry_notifications_events_total{type="Events",endpoint="hook"} 2"#,
+            r#"registry_notifications_events_total{type="Dropped",endpoint="hook"} 1"#,
+            r#"registry_notifications_events_total{type="Errors",endpoint="hook"} 1"#,
+            r#"registry_notifications_events_total{type="Failures",endpoint="hook"} 1"#,
+            r#"registry_notifications_events_total{type="Successes",endpoint="hook"} 1"#,
+            r#"registry_notifications_status_total{code="500 Internal Server Error",endpoint="hook"} 1"#,
+            r#"registry_notifications_status_total{code="200 OK",endpoint="hook"} 1"#,
+            r#"registry_notifications_pending{endpoint="hook"} 0"#,
         ] {
             assert!(text.contains(line), "{line} in {text}");
         }

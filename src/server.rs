@@ -21,6 +21,7 @@ use crate::{
         tls::{self, AcmeOptions, CertSource, TlsOptions},
     },
     metrics::{GcTotals, Metrics},
+    notifications::Notifier,
     registry::{GcOptions, Options, Registry},
     storage::{CACHE_TTL, Cached, Driver, Filesystem, InMemory},
 };
@@ -37,6 +38,8 @@ pub struct Server {
     tasks: Vec<JoinHandle<()>>,
     /// Endless maintenance (ACME renewals, upload purging): aborted at shutdown.
     background: Vec<JoinHandle<()>>,
+    /// Flushed at shutdown, once no request can publish any more.
+    notifier: Arc<Notifier>,
 }
 
 impl Server {
@@ -54,6 +57,7 @@ impl Server {
         }
         let health = Health::start(health_checks(config, &driver)?);
         let metrics = Arc::new(Metrics::default());
+        let notifier = Notifier::start(&config.notifications, &config.addr, &metrics)?;
         let settings = Settings {
             signer: UploadSigner::new(config.http.secret.as_ref().map(Secret::expose)),
             auth: auth(config)?,
@@ -68,6 +72,7 @@ impl Server {
             health: health.clone(),
             metrics: metrics.clone(),
             access_log: !config.log.accesslog.disabled,
+            notifier: notifier.clone(),
         };
         let app = Arc::new(App::new(registry, settings)?);
         let (transport, acme) = transport(config)?;
@@ -126,7 +131,7 @@ impl Server {
             }
         };
         tasks.push(tokio::spawn(http::serve(listener, transport, app, until_stopped(stopped))));
-        Ok(Server { addr, url, debug_addr, stop, tasks, background })
+        Ok(Server { addr, url, debug_addr, stop, tasks, background, notifier })
     }
 
     /// Stops accepting, drains requests in flight, and returns.
@@ -138,6 +143,7 @@ impl Server {
         for task in self.tasks {
             let _ = task.await;
         }
+        self.notifier.shutdown().await;
     }
 }
 

@@ -24,6 +24,8 @@ mod listing;
 mod manifests;
 #[path = "api/names.rs"]
 mod names;
+#[path = "api/notifications.rs"]
+mod notifications;
 #[path = "api/online_gc.rs"]
 mod online_gc;
 #[path = "api/purge.rs"]

@@ -5,11 +5,15 @@ use http::{Method, StatusCode, header};
 use super::{
     App,
     error::ApiError,
+    events,
     range::{RangeRequest, parse_range},
     request::Req,
     response::{self, Reply, set},
 };
-use crate::registry::{Digest, RepoName};
+use crate::{
+    notifications::{Action, Target},
+    registry::{Digest, RepoName},
+};
 
 /// Parses a digest from a URL or query, as DIGEST_INVALID when it is not one.
 pub fn parse_digest(s: &str) -> Result<Digest, ApiError> {
@@ -23,6 +27,7 @@ pub async fn handle(app: &App, req: &Req, name: &RepoName, digest: &str) -> Resu
         Method::GET | Method::HEAD => get(app, req, name, &digest).await,
         Method::DELETE => {
             app.registry.delete_blob(name, &digest).await?;
+            app.publish(req, Action::Delete, || Target::deleted(name.as_str(), &digest.to_string()));
             Ok(response::empty(StatusCode::ACCEPTED))
         }
         _ => Err(ApiError::method_not_allowed()),
@@ -52,6 +57,8 @@ async fn get(app: &App, req: &Req, name: &RepoName, digest: &Digest) -> Result<R
     if status == StatusCode::PARTIAL_CONTENT {
         set(&mut reply, header::CONTENT_RANGE, &format!("bytes {start}-{}/{size}", start + len - 1));
     }
+    // HEAD too, as distribution 2.8 (its ServeBlob serves both).
+    app.publish(req, Action::Pull, || events::blob_target(req, name, &info));
     let d = digest.to_string();
     set(&mut reply, header::CONTENT_TYPE, "application/octet-stream");
     set(&mut reply, "Docker-Content-Digest", &d);

@@ -8,7 +8,18 @@ use super::{
     request::Req,
     response::{self, Reply, set},
 };
-use crate::registry::{Reference, RepoName, manifest::MAX_MANIFEST_SIZE, reference::ReferenceError};
+use crate::{
+    notifications::{Action, Target},
+    registry::{Reference, RepoName, manifest::MAX_MANIFEST_SIZE, reference::ReferenceError},
+};
+
+/// The tag a reference names, for `target.tag`.
+fn tag_of(reference: &Reference) -> Option<&str> {
+    match reference {
+        Reference::Tag(tag) => Some(tag.as_str()),
+        Reference::Digest(_) => None,
+    }
+}
 
 fn parse_reference(s: &str) -> Result<Reference, ApiError> {
     Reference::parse(s).map_err(|e| match e {
@@ -31,6 +42,9 @@ pub async fn handle(app: &App, req: &mut Req, name: &RepoName, reference: &str) 
     match req.method {
         Method::GET | Method::HEAD => {
             let m = app.registry.get_manifest(name, &reference).await?;
+            // HEAD too: distribution 2.8 reads the manifest for both and
+            // reports both as pulls (`request.method` tells them apart).
+            app.publish(req, Action::Pull, || app.manifest_target(req, name, tag_of(&reference), &m.digest, &m.body));
             let digest = m.digest.to_string();
             let mut reply = if req.method == Method::HEAD {
                 let mut r = response::empty(StatusCode::OK);
@@ -50,7 +64,8 @@ pub async fn handle(app: &App, req: &mut Req, name: &RepoName, reference: &str) 
             }
             let body = req.collect(MAX_MANIFEST_SIZE).await?.ok_or_else(too_large)?;
             let content_type = req.header(header::CONTENT_TYPE).map(str::to_owned);
-            let put = app.registry.put_manifest(name, &reference, content_type.as_deref(), body).await?;
+            let put = app.registry.put_manifest(name, &reference, content_type.as_deref(), body.clone()).await?;
+            app.publish(req, Action::Push, || app.manifest_target(req, name, tag_of(&reference), &put.digest, &body));
             let mut reply = response::empty(StatusCode::CREATED);
             set(&mut reply, "Location", &format!("{}/v2/{name}/manifests/{}", req.base_url, put.digest));
             set(&mut reply, "Docker-Content-Digest", &put.digest.to_string());
@@ -60,7 +75,14 @@ pub async fn handle(app: &App, req: &mut Req, name: &RepoName, reference: &str) 
             Ok(reply)
         }
         Method::DELETE => {
-            app.registry.delete_manifest(name, &reference).await?;
+            let tags = app.registry.delete_manifest(name, &reference).await?;
+            // As distribution: the manifest first, then each tag it took along.
+            if let Reference::Digest(digest) = &reference {
+                app.publish(req, Action::Delete, || Target::deleted(name.as_str(), &digest.to_string()));
+            }
+            for tag in &tags {
+                app.publish(req, Action::Delete, || Target::tag(name.as_str(), tag.as_str()));
+            }
             Ok(response::empty(StatusCode::ACCEPTED))
         }
         _ => Err(ApiError::method_not_allowed()),

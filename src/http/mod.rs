@@ -6,6 +6,7 @@ pub mod auth;
 mod blobs;
 pub mod debug;
 pub mod error;
+mod events;
 mod listing;
 mod manifests;
 pub mod range;
@@ -46,7 +47,7 @@ pub use auth::Auth;
 pub use request::Urls;
 pub use upload_state::UploadSigner;
 
-use crate::{health::Health, logging, metrics::Metrics, registry::Registry};
+use crate::{health::Health, logging, metrics::Metrics, notifications::Notifier, registry::Registry};
 
 /// How the http layer is configured.
 pub struct Settings {
@@ -68,6 +69,8 @@ pub struct Settings {
     pub metrics: Arc<Metrics>,
     /// Write the combined-format access log (`log.accesslog.disabled` off).
     pub access_log: bool,
+    /// Where registry events go (`notifications`).
+    pub notifier: Arc<Notifier>,
 }
 
 /// Everything a request handler needs.
@@ -84,6 +87,7 @@ pub struct App {
     health: Arc<Health>,
     metrics: Arc<Metrics>,
     access_log: bool,
+    notifier: Arc<Notifier>,
     /// `http.headers` plus the API version header, on every response.
     headers: Vec<(HeaderName, HeaderValue)>,
 }
@@ -96,8 +100,18 @@ pub struct InvalidHeader(pub String);
 impl App {
     /// An app serving a registry.
     pub fn new(registry: Registry, settings: Settings) -> Result<App, InvalidHeader> {
-        let Settings { signer, auth, read_only, max_catalog_entries, headers, urls, health, metrics, access_log } =
-            settings;
+        let Settings {
+            signer,
+            auth,
+            read_only,
+            max_catalog_entries,
+            headers,
+            urls,
+            health,
+            metrics,
+            access_log,
+            notifier,
+        } = settings;
         let mut all = vec![(
             HeaderName::from_static("docker-distribution-api-version"),
             HeaderValue::from_static("registry/2.0"),
@@ -120,6 +134,7 @@ impl App {
             health,
             metrics,
             access_log,
+            notifier,
             headers: all,
         })
     }
@@ -137,7 +152,9 @@ impl App {
         let header =
             |name: header::HeaderName| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let (referer, user_agent) = (header(header::REFERER), header(header::USER_AGENT));
+        let origin = self.notifier.is_active().then(|| events::origin(&req, peer));
         let mut req = Req::new(req, &self.urls, tls);
+        req.origin = origin;
         let route = self.urls.strip(uri.path()).map_or(Err(RouteError::NotFound), router::parse);
         let failing = self.health.failures();
         let result = match route {
@@ -185,7 +202,10 @@ impl App {
     /// Checks credentials, then read-only mode, then serves the route.
     async fn authorized(&self, route: Route, req: &mut Req) -> Result<Reply, ApiError> {
         let scopes = auth::scope::required(&route, &req.method, req.query("from"));
-        self.auth.check(&req.headers, &scopes).await?;
+        let user = self.auth.check(&req.headers, &scopes).await?;
+        if let Some(origin) = &mut req.origin {
+            origin.actor.name = user.unwrap_or_default();
+        }
         let writes = !matches!(req.method, Method::GET | Method::HEAD);
         if self.read_only && writes && route != Route::Base {
             return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED", "The operation is unsupported.")

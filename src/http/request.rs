@@ -9,7 +9,7 @@ use hyper::body::Incoming;
 use percent_encoding::percent_decode_str;
 
 use super::error::ApiError;
-use crate::{registry::Chunk, storage::ByteStream};
+use crate::{notifications::Origin, registry::Chunk, storage::ByteStream};
 
 /// A parsed request, minus its route.
 pub struct Req {
@@ -25,6 +25,8 @@ pub struct Req {
     pub base_url: String,
     /// The path prefix (`http.prefix`) without its trailing slash, for `Link`.
     pub prefix: String,
+    /// Who asked, for notification events; `None` when no endpoint listens.
+    pub origin: Option<Origin>,
     body: Option<Incoming>,
 }
 
@@ -89,7 +91,7 @@ impl Req {
             .collect();
         let prefix = urls.prefix().to_owned();
         let base_url = format!("{}{prefix}", urls.origin(&parts, tls));
-        Req { method: parts.method, headers: parts.headers, query, base_url, prefix, body: Some(body) }
+        Req { method: parts.method, headers: parts.headers, query, base_url, prefix, origin: None, body: Some(body) }
     }
 
     /// The first value of a query parameter.

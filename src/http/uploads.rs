@@ -7,10 +7,14 @@ use super::{
     App,
     blobs::parse_digest,
     error::{ApiError, upload_range},
+    events,
     request::Req,
     response::{self, Reply, set},
 };
-use crate::registry::{BlobInfo, RegistryError, RepoName, UploadStatus};
+use crate::{
+    notifications::{Action, Target},
+    registry::{BlobInfo, RegistryError, RepoName, UploadStatus},
+};
 
 /// Serves one upload request.
 pub async fn handle(app: &App, req: &mut Req, name: &RepoName, id: Option<&str>) -> Result<Reply, ApiError> {
@@ -53,6 +57,7 @@ async fn session(app: &App, req: &mut Req, name: &RepoName, id: &str, method: Me
                 parse_digest(req.query("digest").ok_or_else(|| ApiError::digest_invalid("digest parameter missing"))?)?;
             let last = if req.has_body() { Some(req.chunk()?) } else { None };
             let blob = app.registry.finish_upload(name, id, &digest, last).await?;
+            app.publish(req, Action::Push, || events::blob_target(req, name, &blob));
             Ok(created(&req.base_url, name, &blob))
         }
         Method::DELETE => {
@@ -70,6 +75,10 @@ async fn start(app: &App, req: &mut Req, name: &RepoName) -> Result<Reply, ApiEr
         if let Some(from) = req.query("from") {
             let from = RepoName::parse(from).map_err(|e| ApiError::name_invalid(e.to_string()))?;
             if let Some(blob) = app.registry.mount_blob(name, &from, &digest).await? {
+                app.publish(req, Action::Mount, || Target {
+                    from_repository: from.to_string(),
+                    ..events::blob_target(req, name, &blob)
+                });
                 return Ok(created(&req.base_url, name, &blob));
             }
         }
@@ -77,6 +86,7 @@ async fn start(app: &App, req: &mut Req, name: &RepoName) -> Result<Reply, ApiEr
         let digest = parse_digest(&digest)?;
         let chunk = req.chunk()?;
         let blob = app.registry.upload_blob(name, &digest, chunk).await?;
+        app.publish(req, Action::Push, || events::blob_target(req, name, &blob));
         return Ok(created(&req.base_url, name, &blob));
     }
     let status = app.registry.start_upload(name).await?;

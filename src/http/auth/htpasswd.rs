@@ -71,7 +71,7 @@ fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
 }
 
 /// The user and password of a `Basic` Authorization header.
-fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+pub(super) fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, encoded) = value.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
@@ -110,8 +110,8 @@ impl Htpasswd {
         *loaded = Loaded { stamp: now, generation, users, verified: HashSet::new() };
     }
 
-    /// Lets a request with valid Basic credentials through.
-    pub async fn check(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+    /// Lets a request with valid Basic credentials through; returns the user.
+    pub async fn check(&self, headers: &HeaderMap) -> Result<String, ApiError> {
         let refuse = || unauthorized(format!("Basic realm={:?}", self.realm));
         let (user, password) = basic_credentials(headers).ok_or_else(refuse)?;
         self.refresh();
@@ -119,7 +119,7 @@ impl Htpasswd {
         let (hash, known, generation) = {
             let loaded = self.loaded.read().unwrap_or_else(|e| e.into_inner());
             if loaded.verified.contains(&key) {
-                return Ok(());
+                return Ok(user);
             }
             // Unknown users are checked against a real entry, to take as long.
             match loaded.users.get(&user).or_else(|| loaded.users.values().next()) {
@@ -140,7 +140,7 @@ impl Htpasswd {
             }
             loaded.verified.insert(key);
         }
-        Ok(())
+        Ok(user)
     }
 }
 

@@ -36,16 +36,20 @@ pub enum Auth {
 
 impl Auth {
     /// Lets a request through, or answers with the provider's challenge.
-    pub async fn check(&self, headers: &HeaderMap, scopes: &[Scope]) -> Result<(), ApiError> {
-        self.challenge(headers, scopes).await.map_err(|e| e.detail(scope::access_records(scopes)))
+    /// Returns the user's name when known: the provider's (`silly` for
+    /// silly auth, the token's subject), else, as distribution, the user
+    /// of a Basic `Authorization` header.
+    pub async fn check(&self, headers: &HeaderMap, scopes: &[Scope]) -> Result<Option<String>, ApiError> {
+        let user = self.challenge(headers, scopes).await.map_err(|e| e.detail(scope::access_records(scopes)))?;
+        Ok(user.or_else(|| htpasswd::basic_credentials(headers).map(|(user, _)| user)))
     }
 
-    async fn challenge(&self, headers: &HeaderMap, scopes: &[Scope]) -> Result<(), ApiError> {
+    async fn challenge(&self, headers: &HeaderMap, scopes: &[Scope]) -> Result<Option<String>, ApiError> {
         match self {
-            Auth::None => Ok(()),
+            Auth::None => Ok(None),
             Auth::Silly { realm, service } => {
                 if headers.contains_key(header::AUTHORIZATION) {
-                    return Ok(());
+                    return Ok(Some("silly".to_owned()));
                 }
                 let mut challenge = format!("Bearer realm={realm:?},service={service:?}");
                 if !scopes.is_empty() {
@@ -53,7 +57,7 @@ impl Auth {
                 }
                 Err(unauthorized(challenge))
             }
-            Auth::Htpasswd(h) => h.check(headers).await,
+            Auth::Htpasswd(h) => h.check(headers).await.map(Some),
             Auth::Token(t) => t.check(headers, scopes),
         }
     }

@@ -206,6 +206,8 @@ enum Audience {
 #[derive(Deserialize)]
 struct Claims {
     iss: Option<String>,
+    /// The user the token was issued to (the event actor).
+    sub: Option<String>,
     aud: Option<Audience>,
     exp: Option<i64>,
     nbf: Option<i64>,
@@ -267,8 +269,9 @@ impl TokenAuth {
         Ok(TokenAuth { options, anchors, keys, algorithms })
     }
 
-    /// Lets a request with a token granting `scopes` through.
-    pub fn check(&self, headers: &HeaderMap, scopes: &[Scope]) -> Result<(), ApiError> {
+    /// Lets a request with a token granting `scopes` through; returns the
+    /// token's subject.
+    pub fn check(&self, headers: &HeaderMap, scopes: &[Scope]) -> Result<Option<String>, ApiError> {
         let token = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -276,19 +279,19 @@ impl TokenAuth {
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, token)| token.trim());
         let Some(token) = token else { return Err(self.challenge(headers, scopes, None)) };
-        let access = self.verify(token).map_err(|why| {
+        let claims = self.verify(token).map_err(|why| {
             tracing::debug!(why, "token refused");
             self.challenge(headers, scopes, Some("invalid_token"))
         })?;
         let granted = |s: &Scope| {
-            access.iter().any(|a| {
+            claims.access.iter().any(|a| {
                 a.kind == s.kind
                     && a.name == s.name
                     && s.actions.iter().all(|want| a.actions.iter().any(|have| have == want || have == "*"))
             })
         };
         if scopes.iter().all(granted) {
-            Ok(())
+            Ok(claims.sub)
         } else {
             Err(self.challenge(headers, scopes, Some("insufficient_scope")))
         }
@@ -313,7 +316,7 @@ impl TokenAuth {
     }
 
     /// Checks a token's signature and claims; returns its grants.
-    fn verify(&self, token: &str) -> Result<Vec<Access>, String> {
+    fn verify(&self, token: &str) -> Result<Claims, String> {
         let mut parts = token.split('.');
         let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
             return Err("not a JWS compact token".into());
@@ -329,7 +332,7 @@ impl TokenAuth {
         }
         let claims: Claims = serde_json::from_slice(&decode(p)?).map_err(|e| e.to_string())?;
         self.check_claims(&claims)?;
-        Ok(claims.access)
+        Ok(claims)
     }
 
     fn signing_key(&self, header: &JwtHeader) -> Result<PublicKey, String> {

@@ -169,28 +169,30 @@ impl super::Registry {
     }
 
     /// Deletes a tag (by tag), or a manifest and every tag pointing at it
-    /// (by digest).
-    pub async fn delete_manifest(&self, name: &RepoName, reference: &Reference) -> Result<(), RegistryError> {
+    /// (by digest). Returns the tags deleted.
+    pub async fn delete_manifest(&self, name: &RepoName, reference: &Reference) -> Result<Vec<Tag>, RegistryError> {
         self.require_delete()?;
         let deleted = self.remove_manifest(name, reference).await;
         self.listings.forget(name);
         deleted
     }
 
-    async fn remove_manifest(&self, name: &RepoName, reference: &Reference) -> Result<(), RegistryError> {
+    async fn remove_manifest(&self, name: &RepoName, reference: &Reference) -> Result<Vec<Tag>, RegistryError> {
         match reference {
             Reference::Tag(tag) => {
                 self.resolve(name, reference).await?;
-                Ok(self.driver.delete(&layout::tag_dir(name, tag)).await?)
+                self.driver.delete(&layout::tag_dir(name, tag)).await?;
+                Ok(vec![tag.clone()])
             }
             Reference::Digest(digest) => {
                 self.read_manifest(name, digest).await?;
-                for tag in self.tags_pointing_at(name, digest).await? {
-                    self.driver.delete(&layout::tag_dir(name, &tag)).await?;
+                let tags = self.tags_pointing_at(name, digest).await?;
+                for tag in &tags {
+                    self.driver.delete(&layout::tag_dir(name, tag)).await?;
                 }
                 self.driver.delete(&layout::revision_dir(name, digest)).await?;
                 self.forget_referrer(name, digest).await?;
-                Ok(())
+                Ok(tags)
             }
         }
     }
