@@ -85,6 +85,9 @@ impl super::Registry {
         }
         // An untagged child of a tagged index was marked through its parent.
         candidates.retain(|(_, d)| !marked.contains(d));
+        for (name, digest) in &candidates {
+            say(format!("manifest eligible for deletion: {name}@{digest}"));
+        }
         let (blobs, young_blobs) = view.unmarked_blobs(&marked, cutoff).await?;
         report.young += young_blobs;
         say(format!(
@@ -93,6 +96,9 @@ impl super::Registry {
             blobs.len(),
             candidates.len()
         ));
+        for (digest, _) in &blobs {
+            say(format!("blob eligible for deletion: {digest}"));
+        }
         let links = view.unmarked_layer_links(&repositories, &marked).await?;
         if options.dry_run {
             report.layer_links = links.len();
@@ -100,9 +106,6 @@ impl super::Registry {
             report.blobs = blobs.into_iter().map(|(d, _)| d).collect();
         } else {
             candidates = self.sweep_revisions(candidates, cutoff, &mut report).await?;
-            for (digest, _) in &blobs {
-                say(format!("blob eligible for deletion: {digest}"));
-            }
             let dirs: Vec<String> = blobs.iter().map(|(d, _)| layout::blob_dir(d)).collect();
             let removed = self.driver.delete_stale(&dirs, "data", cutoff).await?;
             for ((digest, size), removed) in blobs.into_iter().zip(removed) {
@@ -169,19 +172,30 @@ impl super::Registry {
         let read = stream::iter(revisions).map(|d| {
             let skip = eligible(&d);
             async move {
+                // distribution's manifest delete leaves the revision's
+                // directory without its link: that is no revision.
+                let link = match self.driver.stat(&layout::revision_link(name, &d)).await {
+                    Ok(link) => link,
+                    Err(e) if e.is_not_found() => return Ok((Revision::Gone, d)),
+                    Err(e) => return Err(RegistryError::from(e)),
+                };
                 // A young untagged manifest may be a push in flight (its tag
                 // comes next, or the index that will name it): it is a root.
-                let skip = skip && !self.young(&layout::revision_link(name, &d), cutoff).await?;
-                let refs = if skip { None } else { Some(self.references(&d).await?) };
-                Ok::<_, RegistryError>((refs, d))
+                if skip && link.modified < cutoff {
+                    return Ok((Revision::Candidate, d));
+                }
+                Ok((Revision::Root(self.references(&d).await?), d))
             }
         });
         let mut read = read.buffered(IN_FLIGHT);
-        while let Some((refs, digest)) = read.try_next().await? {
-            let Some(refs) = refs else {
-                say(format!("manifest eligible for deletion: {name}@{digest}"));
-                candidates.push((name.clone(), digest));
-                continue;
+        while let Some((revision, digest)) = read.try_next().await? {
+            let refs = match revision {
+                Revision::Gone => continue,
+                Revision::Candidate => {
+                    candidates.push((name.clone(), digest));
+                    continue;
+                }
+                Revision::Root(refs) => refs,
             };
             if !marked.insert(digest.clone()) {
                 continue;
@@ -283,6 +297,17 @@ impl super::Registry {
         }
         Ok(links)
     }
+}
+
+/// What the mark phase found at a revision.
+enum Revision {
+    /// The directory has no link (distribution deleted the manifest).
+    Gone,
+    /// Old and untagged, under `delete_untagged`: to be swept unless a
+    /// tagged index reaches it.
+    Candidate,
+    /// To be marked, with what it references.
+    Root(References),
 }
 
 /// One repository's part of the mark phase.
