@@ -3,12 +3,14 @@
 # final "N passed, M failed" line; exits non-zero if anything failed.
 #   usage: run.sh [berth|reference] [SUITE...]
 #     KIND     the registry the client suites run against (default berth)
-#     SUITE    any of: skopeo podman buildah docker compat tls_auth token seeds_env stream
-#              acme (default: all ten; stream pushes a 2 GiB blob through berth, and acme
-#              points http.tls.letsencrypt.directoryurl at a loopback pebble, which the
-#              reference (2.8.2) has no key for: both only run for KIND berth), or the name
-#              of another tests/e2e/NAME.sh, which is run with KIND as its argument
-#   compat.sh always runs berth and the reference against each other (needs $BERTH).
+#     SUITE    any of: skopeo podman buildah docker compat tls_auth token seeds_env gc
+#              stream acme (default: all eleven; stream pushes a 2 GiB blob through berth,
+#              and acme points http.tls.letsencrypt.directoryurl at a loopback pebble,
+#              which the reference (2.8.2) has no key for: both only run for KIND berth),
+#              or the name of another tests/e2e/NAME.sh, which is run with KIND as its
+#              argument
+#   compat.sh always runs berth and the reference against each other, and gc.sh always
+#   collects with berth and compares with the reference's collector (both need $BERTH).
 # E2E_SUITE_TIMEOUT (default 900 s) bounds each suite.
 # Install the tools first with tests/e2e/deps.sh; build berth with cargo build --release
 # (or set BERTH=/path/to/berth).
@@ -17,7 +19,7 @@ E2E_DIR=$(cd "$(dirname "$0")" && pwd)
 KIND=${1:-berth}
 shift || true
 SUITES=("$@")
-((${#SUITES[@]})) || SUITES=(skopeo podman buildah docker compat tls_auth token seeds_env)
+((${#SUITES[@]})) || SUITES=(skopeo podman buildah docker compat tls_auth token seeds_env gc)
 if ((!$#)) && [ "$KIND" = berth ]; then SUITES+=(stream acme); fi
 
 case $KIND in berth | reference) ;; *) echo "usage: run.sh [berth|reference] [SUITE...]" >&2; exit 2 ;; esac
