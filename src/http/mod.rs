@@ -9,6 +9,7 @@ pub mod error;
 mod listing;
 mod manifests;
 pub mod range;
+mod repositories;
 mod request;
 mod response;
 pub mod router;
@@ -207,6 +208,7 @@ impl App {
             Route::Manifest { name, reference } => manifests::handle(self, req, &name, &reference).await,
             Route::Blob { name, digest } => blobs::handle(self, req, &name, &digest).await,
             Route::Upload { name, id } => uploads::handle(self, req, &name, id.as_deref()).await,
+            Route::Repository { name } => repositories::handle(self, req, &name).await,
         }
     }
 }
