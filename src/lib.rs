@@ -5,9 +5,11 @@
 //! - [`registry`]: names, digests, manifests, uploads, tags, referrers; no HTTP.
 //! - [`storage`]: a driver trait over paths and bytes; no registry concepts.
 //!
-//! [`config`] reads distribution's `config.yml` and stands beside them.
+//! [`client`] talks to a running registry for the `berth repo|tag|image`
+//! commands. [`config`] reads distribution's `config.yml` and stands beside them.
 //! See ARCHITECTURE.md for the map and the invariants.
 
+pub mod client;
 pub mod config;
 pub mod health;
 pub mod http;

@@ -158,10 +158,7 @@ mod tests {
         for bad in ["/v2/_berth/repositories/A", "/v2/_berth/repositories/a/", "/v2/_berth/repositories/../x"] {
             assert!(matches!(parse(bad), Err(RouteError::Name(_))), "{bad}");
         }
-        assert!(
-            matches!(parse("/v2/_berth/tags/list"), Err(RouteError::NotFound)),
-            "not a repository named _berth"
-        );
+        assert!(matches!(parse("/v2/_berth/tags/list"), Err(RouteError::NotFound)), "not a repository named _berth");
     }
 
     #[test]
