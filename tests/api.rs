@@ -28,6 +28,8 @@ mod names;
 mod purge;
 #[path = "api/referrers.rs"]
 mod referrers;
+#[path = "api/repository.rs"]
+mod repository;
 #[path = "api/tls.rs"]
 mod tls;
 #[path = "api/uploads.rs"]
