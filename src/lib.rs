@@ -1,7 +1,7 @@
 //! berth: a private container image registry.
 //!
 //! Three layers, one direction of dependency:
-//! - [`http`]: routing, headers, error codes; the only module that knows hyper.
+//! - [`http`]: routing, headers, error codes; the server side of hyper.
 //! - [`registry`]: names, digests, manifests, uploads, tags, referrers; no HTTP.
 //! - [`storage`]: a driver trait over paths and bytes; no registry concepts.
 //!

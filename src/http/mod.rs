@@ -1,4 +1,4 @@
-//! The http layer: the only module that knows hyper. It accepts
+//! The http layer: the only module that serves with hyper. It accepts
 //! connections, routes requests, calls the registry, and maps registry
 //! errors to OCI error codes (`error`).
 
