@@ -1,14 +1,17 @@
 //! berth: a private container image registry.
 //!
 //! Three layers, one direction of dependency:
-//! - [`http`]: routing, headers, error codes; the only module that knows hyper.
+//! - [`http`]: routing, headers, error codes; the server side of hyper.
 //! - [`registry`]: names, digests, manifests, uploads, tags, referrers; no HTTP.
 //! - [`storage`]: a driver trait over paths and bytes; no registry concepts.
 //!
 //! [`config`] reads distribution's `config.yml` and stands beside them, as
-//! does [`notifications`], which delivers registry events to webhooks.
+//! does [`notifications`], which delivers registry events to webhooks, and
+//! [`client`], which talks to a running registry for the `berth repo|tag|image`
+//! commands.
 //! See ARCHITECTURE.md for the map and the invariants.
 
+pub mod client;
 pub mod config;
 pub mod health;
 pub mod http;

@@ -3,6 +3,7 @@
 use std::{io::Write, path::PathBuf, process::ExitCode};
 
 use berth::{
+    client::command::{self, Action, Remote},
     config::{Config, ConfigErrors, Formatter},
     logging::{self, Format, LogOptions},
     registry::GcOptions,
@@ -54,6 +55,59 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Repositories of a running registry.
+    Repo {
+        #[command(subcommand)]
+        command: RepoCommand,
+    },
+    /// Tags of a running registry.
+    Tag {
+        #[command(subcommand)]
+        command: TagCommand,
+    },
+    /// Images (manifests) of a running registry.
+    Image {
+        #[command(subcommand)]
+        command: ImageCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RepoCommand {
+    /// Delete a repository: its tags, manifests, blob links and uploads
+    /// (berth's DELETE /v2/_berth/repositories/NAME). Nested repositories
+    /// (NAME/...) stay; blobs stay until `berth garbage-collect`.
+    Delete {
+        /// The repository, e.g. my/busybox.
+        name: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+#[derive(Subcommand)]
+enum TagCommand {
+    /// Delete a tag (DELETE /v2/NAME/manifests/TAG). The manifest it pointed
+    /// at stays, reachable by digest and by its other tags.
+    Delete {
+        /// NAME:TAG, e.g. my/busybox:1.0.
+        reference: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImageCommand {
+    /// Delete an image's manifest and every tag pointing at it. A tag is
+    /// resolved to its digest first (HEAD with every manifest type); prints
+    /// the digest deleted.
+    Delete {
+        /// NAME:TAG or NAME@DIGEST.
+        reference: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
 }
 
 #[derive(Subcommand)]
@@ -92,6 +146,30 @@ fn main() -> ExitCode {
             }
             Err(e) => refuse(&e),
         },
+        Command::Repo { command: RepoCommand::Delete { name, remote } } => {
+            run_client(&remote, &Action::Repository(name), "repo delete")
+        }
+        Command::Tag { command: TagCommand::Delete { reference, remote } } => {
+            run_client(&remote, &Action::Tag(reference), "tag delete")
+        }
+        Command::Image { command: ImageCommand::Delete { reference, remote } } => {
+            run_client(&remote, &Action::Image(reference), "image delete")
+        }
+    }
+}
+
+/// A command against a running registry: its line on success, else the
+/// registry's error code and message, and status 1.
+fn run_client(remote: &Remote, action: &Action, what: &str) -> ExitCode {
+    match command::run(remote, action) {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("berth: {what}: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -32,6 +32,8 @@ mod online_gc;
 mod purge;
 #[path = "api/referrers.rs"]
 mod referrers;
+#[path = "api/repository.rs"]
+mod repository;
 #[path = "api/tls.rs"]
 mod tls;
 #[path = "api/uploads.rs"]

@@ -224,3 +224,221 @@ fn garbage_collect_survives_a_closed_stdout() {
     let status = Command::new(BERTH).arg("garbage-collect").arg(&config).stdout(writer).status().unwrap();
     assert!(status.success(), "{status}");
 }
+
+// ---------------------------------------------------------------- client commands
+// `berth repo|tag|image delete` against a berth process started here.
+
+/// Pushes an image (a config and a layer unique to `seed`, an OCI manifest)
+/// into a root through the registry library, as a push would leave it;
+/// returns the manifest's digest.
+fn seed_image(root: &Path, name: &str, tags: &[&str], seed: &str) -> String {
+    use berth::registry::{Chunk, Digest, Reference, RepoName, Tag};
+    let yaml = format!("version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: '{}'\n", root.display());
+    let (registry, _) = berth::server::open_registry(&berth::config::Config::parse(&yaml).unwrap()).unwrap();
+    let name = RepoName::parse(name).unwrap();
+    let sha = |data: &[u8]| Digest::of(berth::registry::Algorithm::Sha256, data);
+    let blob = |data: String| {
+        let (digest, len) = (sha(data.as_bytes()), data.len());
+        let body = Box::pin(futures_util::stream::once(async move { Ok(bytes::Bytes::from(data)) }));
+        (digest, len, Chunk { start: None, len: Some(len as u64), body })
+    };
+    let (config, config_len, config_chunk) =
+        blob(format!("{{\"architecture\":\"amd64\",\"os\":\"linux\",\"seed\":\"{seed}\"}}"));
+    let (layer, layer_len, layer_chunk) = blob(format!("layer of {seed}"));
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config}","size":{config_len}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{layer}","size":{layer_len}}}]}}"#
+    );
+    let digest = sha(manifest.as_bytes());
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        registry.upload_blob(&name, &config, config_chunk).await.unwrap();
+        registry.upload_blob(&name, &layer, layer_chunk).await.unwrap();
+        for tag in tags {
+            let reference = Reference::Tag(Tag::parse(tag).unwrap());
+            let body = bytes::Bytes::from(manifest.clone());
+            registry
+                .put_manifest(&name, &reference, Some("application/vnd.oci.image.manifest.v1+json"), body)
+                .await
+                .unwrap();
+        }
+    });
+    digest.to_string()
+}
+
+/// Starts `berth serve` on a config and returns it with its URL.
+fn serve(config: &Path) -> (Berth, String) {
+    let mut child = spawn(Command::new(BERTH).arg("serve").arg(config).stdout(Stdio::piped()).stderr(Stdio::null()));
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    let url = line.trim().strip_prefix("berth listening on ").unwrap_or_else(|| panic!("{line:?}")).to_owned();
+    (child, url)
+}
+
+/// What a client command did: success, stdout, stderr.
+struct Outcome {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `berth ARGS --registry URL` with no BERTH_* variable but those in
+/// `env`, writing `stdin` to it.
+fn client(url: &str, args: &[&str], env: &[(&str, &str)], stdin: &str) -> Outcome {
+    use std::io::Write;
+    let mut cmd = Command::new(BERTH);
+    cmd.args(args).arg("--registry").arg(url);
+    for var in ["BERTH_REGISTRY", "BERTH_USERNAME", "BERTH_PASSWORD"] {
+        cmd.env_remove(var);
+    }
+    cmd.envs(env.iter().copied()).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    Outcome { ok: out.status.success(), stdout: text(&out.stdout), stderr: text(&out.stderr) }
+}
+
+/// The status line of a GET with an `Authorization` header.
+fn status_with(addr: &str, path: &str, authorization: &str) -> String {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {authorization}\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out.lines().next().unwrap_or_default().to_owned()
+}
+
+fn htpasswd(dir: &Path) -> String {
+    let file = dir.join("htpasswd");
+    std::fs::write(&file, format!("alice:{}\n", bcrypt::hash("s3cret", 4).unwrap())).unwrap();
+    format!("auth:\n  htpasswd:\n    realm: Registry Realm\n    path: '{}'\n", file.display())
+}
+
+#[test]
+fn client_commands_delete_tags_images_and_repositories_with_htpasswd() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let v1 = seed_image(&root, "app", &["v1", "same"], "one");
+    let v2 = seed_image(&root, "app", &["v2", "kept-by-digest"], "two");
+    let nested = seed_image(&root, "app/nested", &["v1"], "one");
+    seed_image(&root, "gone", &["v1"], "gone");
+    let config = write_config(dir.path(), &format!("  delete:\n    enabled: true\n{}", htpasswd(dir.path())));
+    let (server, url) = serve(&config);
+    let addr = url.trim_start_matches("http://").to_owned();
+    let basic = "Basic YWxpY2U6czNjcmV0";
+    let status = |path: &str| status_with(&addr, path, basic);
+    let alice = ["-u", "alice", "--password-stdin"];
+
+    let anonymous = client(&url, &["repo", "delete", "gone"], &[], "");
+    assert!(!anonymous.ok && anonymous.stderr.contains("asks for credentials"), "{}", anonymous.stderr);
+    let wrong = client(&url, &[&["repo", "delete", "gone"][..], &alice].concat(), &[], "nope\n");
+    assert!(!wrong.ok && wrong.stderr.contains("UNAUTHORIZED: authentication required"), "{}", wrong.stderr);
+    assert_eq!(status("/v2/gone/manifests/v1"), "HTTP/1.1 200 OK", "refused deletes delete nothing");
+
+    let tag = client(&url, &[&["tag", "delete", "app:v2"][..], &alice].concat(), &[], "s3cret\n");
+    assert!(tag.ok, "{}", tag.stderr);
+    assert_eq!(tag.stdout.trim(), "deleted tag app:v2; the manifest it pointed at stays, reachable by digest");
+    assert_eq!(status("/v2/app/manifests/v2"), "HTTP/1.1 404 Not Found");
+    assert_eq!(status(&format!("/v2/app/manifests/{v2}")), "HTTP/1.1 200 OK", "the manifest stays");
+    assert_eq!(status("/v2/app/manifests/kept-by-digest"), "HTTP/1.1 200 OK", "and its other tags");
+
+    let env = [("BERTH_USERNAME", "alice"), ("BERTH_PASSWORD", "s3cret")];
+    let image = client(&url, &["image", "delete", "app:v1"], &env, "");
+    assert!(image.ok, "{}", image.stderr);
+    assert_eq!(image.stdout.trim(), format!("deleted app@{v1} and every tag pointing at it"));
+    for path in ["/v2/app/manifests/v1", "/v2/app/manifests/same", &format!("/v2/app/manifests/{v1}")] {
+        assert_eq!(status(path), "HTTP/1.1 404 Not Found", "{path}");
+    }
+    assert_eq!(status("/v2/app/nested/manifests/v1"), "HTTP/1.1 200 OK", "{nested} in app/nested stays");
+    let by_digest = client(&url, &["image", "delete", &format!("app@{v2}")], &env, "");
+    assert!(by_digest.ok && by_digest.stdout.contains(&v2), "{}", by_digest.stderr);
+    assert_eq!(status("/v2/app/manifests/kept-by-digest"), "HTTP/1.1 404 Not Found");
+
+    let repo = client(&url, &["repo", "delete", "gone"], &env, "");
+    assert!(repo.ok, "{}", repo.stderr);
+    assert_eq!(repo.stdout.trim(), "deleted repository gone; its blobs stay until `berth garbage-collect`");
+    assert_eq!(status("/v2/gone/tags/list"), "HTTP/1.1 404 Not Found");
+    assert_eq!(status("/v2/app/nested/tags/list"), "HTTP/1.1 200 OK");
+
+    for (args, code) in [
+        (&["repo", "delete", "gone"][..], "berth: repo delete: NAME_UNKNOWN: repository name not known to registry"),
+        (&["tag", "delete", "app:missing"][..], "berth: tag delete: MANIFEST_UNKNOWN: manifest unknown"),
+        (&["image", "delete", "app:missing"][..], "berth: image delete: MANIFEST_UNKNOWN: manifest unknown"),
+        (&["image", "delete", "app"][..], "expected NAME:TAG or NAME@DIGEST"),
+    ] {
+        let failed = client(&url, args, &env, "");
+        assert!(!failed.ok && failed.stderr.contains(code), "{args:?}: {}", failed.stderr);
+    }
+    assert!(stop(server).success());
+}
+
+#[test]
+fn client_commands_over_tls_with_a_self_signed_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let digest = seed_image(&root, "secure/app", &["v1"], "tls");
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
+    let (cert_file, key_file) = (dir.path().join("domain.crt"), dir.path().join("domain.key"));
+    std::fs::write(&cert_file, cert.pem()).unwrap();
+    std::fs::write(&key_file, signing_key.serialize_pem()).unwrap();
+    let extra = format!("  delete:\n    enabled: true\n{}", htpasswd(dir.path()));
+    let config = write_config(dir.path(), &extra);
+    let tls = format!("http:\n  tls:\n    certificate: '{}'\n    key: '{}'\n", cert_file.display(), key_file.display());
+    std::fs::write(&config, std::fs::read_to_string(&config).unwrap().replace("http:\n", &tls)).unwrap();
+    let (server, url) = serve(&config);
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    let env = [("BERTH_USERNAME", "alice"), ("BERTH_PASSWORD", "s3cret")];
+
+    let untrusted = client(&url, &["image", "delete", "secure/app:v1"], &env, "");
+    assert!(!untrusted.ok && untrusted.stderr.contains("certificate"), "{}", untrusted.stderr);
+    let ca = cert_file.to_str().unwrap();
+    let trusted = client(&url, &["image", "delete", "secure/app:v1", "--cacert", ca], &env, "");
+    assert!(trusted.ok, "{}", trusted.stderr);
+    assert!(trusted.stdout.contains(&digest), "{}", trusted.stdout);
+    let again = client(&url, &["image", "delete", "secure/app:v1", "--cacert", ca], &env, "");
+    assert!(!again.ok && again.stderr.contains("MANIFEST_UNKNOWN"), "{}", again.stderr);
+    let insecure = client(&url, &["repo", "delete", "secure/app", "--insecure"], &env, "");
+    assert!(insecure.ok, "{}", insecure.stderr);
+    let gone = client(&url, &["repo", "delete", "secure/app", "--cacert", ca], &env, "");
+    assert!(!gone.ok && gone.stderr.contains("NAME_UNKNOWN"), "{}", gone.stderr);
+    assert!(stop(server).success());
+}
+
+/// A token server on loopback for silly auth (which takes any
+/// `Authorization`): it records each request's first line and whether it
+/// carried Basic credentials, and answers with a token.
+fn token_server() -> (String, std::thread::JoinHandle<Vec<String>>) {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handle = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut head = String::new();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        while reader.read_line(&mut head).unwrap() > 2 && !head.ends_with("\r\n\r\n") {}
+        let body = r#"{"token":"from-the-realm"}"#;
+        write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
+        head.lines().map(str::to_owned).collect()
+    });
+    (format!("http://{addr}/token"), handle)
+}
+
+#[test]
+fn client_commands_fetch_a_bearer_token_from_the_realm() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    seed_image(&root, "tok/app", &["v1"], "token");
+    let (realm, requests) = token_server();
+    let auth = format!("  delete:\n    enabled: true\nauth:\n  silly:\n    realm: {realm}\n    service: berth-test\n");
+    let (server, url) = serve(&write_config(dir.path(), &auth));
+    let env = [("BERTH_USERNAME", "alice"), ("BERTH_PASSWORD", "s3cret")];
+    let repo = client(&url, &["repo", "delete", "tok/app"], &env, "");
+    assert!(repo.ok, "{}", repo.stderr);
+    let requests = requests.join().unwrap();
+    assert_eq!(requests[0], "GET /token?service=berth%2Dtest&scope=repository%3Atok%2Fapp%3Adelete HTTP/1.1");
+    assert!(requests.iter().any(|l| l.eq_ignore_ascii_case("authorization: Basic YWxpY2U6czNjcmV0")), "{requests:?}");
+    let addr = url.trim_start_matches("http://");
+    assert_eq!(status_with(addr, "/v2/tok/app/tags/list", "Bearer x"), "HTTP/1.1 404 Not Found");
+    assert!(stop(server).success());
+}

@@ -1,4 +1,4 @@
-//! The http layer: the only module that knows hyper. It accepts
+//! The http layer: the only module that serves with hyper. It accepts
 //! connections, routes requests, calls the registry, and maps registry
 //! errors to OCI error codes (`error`).
 
@@ -10,6 +10,7 @@ mod events;
 mod listing;
 mod manifests;
 pub mod range;
+mod repositories;
 mod request;
 mod response;
 pub mod router;
@@ -227,6 +228,7 @@ impl App {
             Route::Manifest { name, reference } => manifests::handle(self, req, &name, &reference).await,
             Route::Blob { name, digest } => blobs::handle(self, req, &name, &digest).await,
             Route::Upload { name, id } => uploads::handle(self, req, &name, id.as_deref()).await,
+            Route::Repository { name } => repositories::handle(self, req, &name).await,
         }
     }
 }

@@ -5,6 +5,11 @@
 //! (`manifests/<ref>`, `blobs/<digest>`, `blobs/uploads/<id>`, `tags/list`,
 //! `referrers/<digest>`), everything before them is the name. Names are
 //! checked here, before anything touches storage.
+//!
+//! berth's own administrative routes live under `/v2/_berth/`. A repository
+//! name cannot start with `_`, so no API path can mean the same thing, and
+//! being under `/v2` they get the prefix, TLS, the health gate, auth and
+//! read-only mode exactly as the API does.
 
 use percent_encoding::percent_decode_str;
 
@@ -50,7 +55,15 @@ pub enum Route {
         /// The subject digest, percent-decoded, not yet validated.
         digest: String,
     },
+    /// `/v2/_berth/repositories/<name>`: a whole repository (berth only).
+    Repository {
+        /// The repository: every segment after `repositories/`.
+        name: RepoName,
+    },
 }
+
+/// Where berth's administrative routes for repositories start.
+const ADMIN_REPOSITORIES: &str = "/v2/_berth/repositories/";
 
 /// Why a path is not a route.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +83,7 @@ pub fn parse(path: &str) -> Result<Route, RouteError> {
     let rest = match path {
         "/v2" | "/v2/" => return Ok(Route::Base),
         "/v2/_catalog" => return Ok(Route::Catalog),
+        _ if path.starts_with("/v2/_berth/") => return admin(path),
         _ => path.strip_prefix("/v2/").ok_or(RouteError::NotFound)?,
     };
     let segs: Vec<&str> = rest.split('/').collect();
@@ -92,6 +106,13 @@ pub fn parse(path: &str) -> Result<Route, RouteError> {
         return Ok(route);
     }
     Err(RouteError::NotFound)
+}
+
+/// `/v2/_berth/...`: the whole rest of the path is the repository name, so
+/// `a/manifests/b` names a repository there, not a manifest.
+fn admin(path: &str) -> Result<Route, RouteError> {
+    let name = path.strip_prefix(ADMIN_REPOSITORIES).filter(|n| !n.is_empty()).ok_or(RouteError::NotFound)?;
+    Ok(Route::Repository { name: RepoName::parse(name).map_err(RouteError::Name)? })
 }
 
 #[cfg(test)]
@@ -120,6 +141,24 @@ mod tests {
             Ok(Route::Manifest { name: name("a/manifests/b"), reference: "t".into() })
         );
         assert_eq!(parse("/v2/r/referrers/d"), Ok(Route::Referrers { name: name("r"), digest: "d".into() }));
+    }
+
+    #[test]
+    fn admin_routes() {
+        assert_eq!(parse("/v2/_berth/repositories/a"), Ok(Route::Repository { name: name("a") }));
+        assert_eq!(parse("/v2/_berth/repositories/a/b/c"), Ok(Route::Repository { name: name("a/b/c") }));
+        assert_eq!(
+            parse("/v2/_berth/repositories/a/manifests/t"),
+            Ok(Route::Repository { name: name("a/manifests/t") }),
+            "everything after repositories/ is the name"
+        );
+        for missing in ["/v2/_berth/repositories/", "/v2/_berth/repositories", "/v2/_berth/", "/v2/_berth/other/a"] {
+            assert_eq!(parse(missing), Err(RouteError::NotFound), "{missing}");
+        }
+        for bad in ["/v2/_berth/repositories/A", "/v2/_berth/repositories/a/", "/v2/_berth/repositories/../x"] {
+            assert!(matches!(parse(bad), Err(RouteError::Name(_))), "{bad}");
+        }
+        assert!(matches!(parse("/v2/_berth/tags/list"), Err(RouteError::NotFound)), "not a repository named _berth");
     }
 
     #[test]

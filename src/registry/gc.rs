@@ -148,15 +148,6 @@ impl super::Registry {
         }
     }
 
-    /// True when the object at `path` was modified at or after `cutoff`.
-    async fn young(&self, path: &str, cutoff: SystemTime) -> Result<bool, RegistryError> {
-        match self.driver.stat(path).await {
-            Ok(stat) => Ok(stat.modified >= cutoff),
-            Err(e) if e.is_not_found() => Ok(false),
-            Err(e) => Err(e.into()),
-        }
-    }
-
     /// Marks a repository's manifests (all but the `eligible` ones, which
     /// become candidates unless they are young), their blobs, and the
     /// children of indexes. The manifests are read ahead, in order, so the

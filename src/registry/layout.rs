@@ -103,9 +103,14 @@ pub fn tag_index_link(name: &RepoName, tag: &Tag, d: &Digest) -> String {
     format!("{}/link", tag_index_dir(name, tag, d))
 }
 
+/// The directory of every upload session of a repository.
+pub fn uploads(name: &RepoName) -> String {
+    format!("{}/_uploads", repository(name))
+}
+
 /// The directory of one upload session.
 pub fn upload_dir(name: &RepoName, id: &str) -> String {
-    format!("{}/_uploads/{id}", repository(name))
+    format!("{}/{id}", uploads(name))
 }
 
 /// The bytes received so far by an upload.
@@ -118,14 +123,19 @@ pub fn upload_started_at(name: &RepoName, id: &str) -> String {
     format!("{}/startedat", upload_dir(name, id))
 }
 
+/// The referrers index of a repository (berth only).
+pub fn referrers(name: &RepoName) -> String {
+    format!("{}/_referrers", repository(name))
+}
+
 /// The directory of the referrers of one subject.
 pub fn referrers_dir(name: &RepoName, subject: &Digest) -> String {
-    digest_dir(format!("{}/_referrers", repository(name)), subject)
+    digest_dir(referrers(name), subject)
 }
 
 /// Present once every manifest revision's subject has been indexed.
 pub fn referrers_indexed(name: &RepoName) -> String {
-    format!("{}/_referrers/indexed", repository(name))
+    format!("{}/indexed", referrers(name))
 }
 
 /// The link recording that `referrer` has `subject` as its subject.

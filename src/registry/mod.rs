@@ -17,6 +17,7 @@ pub mod name;
 mod purge;
 pub mod reference;
 mod referrers;
+mod repository;
 mod tag;
 mod upload;
 
@@ -101,7 +102,8 @@ pub enum RegistryError {
 /// Options that change what the registry allows.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// `storage.delete.enabled`: allow deleting blobs, manifests and tags.
+    /// `storage.delete.enabled`: allow deleting blobs, manifests, tags and
+    /// repositories.
     pub delete_enabled: bool,
     /// The garbage-collection grace period pushes claim content against
     /// (`claim.rs`); zero turns claims off.

@@ -165,8 +165,9 @@ async fn events_for_push_pull_mount_and_delete() {
     assert_eq!(reg.delete(&format!("/v2/{name}/manifests/v2")).await.status(), 202);
     assert_eq!(reg.delete(&format!("/v2/{name}/manifests/{manifest}")).await.status(), 202);
     assert_eq!(reg.delete(&format!("/v2/{name}/blobs/{}", layer.digest)).await.status(), 202);
+    assert_eq!(reg.delete(&format!("/v2/_berth/repositories/{other}")).await.status(), 202);
 
-    let events = hook.wait_for("/events", 12).await;
+    let events = hook.wait_for("/events", 13).await;
     let actions: Vec<(&str, &str)> = events.iter().map(action).collect();
     let octet = "application/octet-stream";
     assert_eq!(
@@ -180,6 +181,7 @@ async fn events_for_push_pull_mount_and_delete() {
             ("pull", OCI_MANIFEST),
             ("pull", octet),
             ("mount", octet),
+            ("delete", ""),
             ("delete", ""),
             ("delete", ""),
             ("delete", ""),
@@ -226,6 +228,8 @@ async fn events_for_push_pull_mount_and_delete() {
     assert_eq!(target(9), serde_json::json!({"digest": manifest, "repository": name}));
     assert_eq!(target(10), serde_json::json!({"repository": name, "tag": "v1"}));
     assert_eq!(target(11), serde_json::json!({"digest": layer.digest, "repository": name}));
+    // Repository delete (berth's route): distribution's repository-deleted event.
+    assert_eq!(target(12), serde_json::json!({"repository": other}));
 
     // Request, actor and source on every event; one source per process.
     let instance = events[0]["source"]["instanceID"].as_str().unwrap().to_owned();

@@ -68,6 +68,9 @@ pub fn required(route: &Route, method: &Method, mount_from: Option<&str>) -> Vec
             Method::DELETE => vec![repo(name, &["delete"])],
             _ => vec![repo(name, &["pull", "push"])],
         },
+        // Deleting a repository deletes its manifests: the same right as a
+        // manifest DELETE, so token servers need no new action.
+        Route::Repository { name } => vec![repo(name, &["delete"])],
         Route::Upload { name, .. } => {
             let mut scopes = vec![repo(name, &["pull", "push"])];
             if let Some(from) = mount_from.filter(|from| *from != name.as_str()) {
@@ -98,5 +101,7 @@ mod tests {
         );
         assert_eq!(text(required(&Route::Catalog, &Method::GET, None)), ["registry:catalog:*"]);
         assert!(required(&Route::Base, &Method::GET, None).is_empty());
+        let repository = Route::Repository { name: RepoName::parse("a/b").unwrap() };
+        assert_eq!(text(required(&repository, &Method::DELETE, None)), ["repository:a/b:delete"]);
     }
 }

@@ -1,0 +1,105 @@
+//! The `berth repo|tag|image delete` commands: where the registry, the
+//! credentials and the trust come from, and what is printed.
+
+use std::{io::BufRead, path::PathBuf};
+
+use super::{Client, ClientError, Credentials, Trust, target};
+
+/// Where no `--registry` or `BERTH_REGISTRY` says otherwise.
+const DEFAULT_REGISTRY: &str = "http://127.0.0.1:5000";
+
+/// How to reach a running registry.
+#[derive(clap::Args, Debug)]
+pub struct Remote {
+    /// The registry's URL, http:// or https:// [env: BERTH_REGISTRY] [default: http://127.0.0.1:5000]
+    #[arg(long, value_name = "URL")]
+    registry: Option<String>,
+    /// The user to log in as [env: BERTH_USERNAME]
+    #[arg(short = 'u', long)]
+    username: Option<String>,
+    /// Read the password from the first line of stdin [else env: BERTH_PASSWORD]
+    #[arg(long)]
+    password_stdin: bool,
+    /// Trust only the CA certificates in this PEM file (self-signed setups)
+    #[arg(long, value_name = "FILE")]
+    cacert: Option<PathBuf>,
+    /// Do not verify the registry's certificate
+    #[arg(long, conflicts_with = "cacert")]
+    insecure: bool,
+}
+
+/// What to delete.
+#[derive(Debug)]
+pub enum Action {
+    /// `repo delete NAME`.
+    Repository(String),
+    /// `tag delete NAME:TAG`.
+    Tag(String),
+    /// `image delete NAME:TAG|NAME@DIGEST`.
+    Image(String),
+}
+
+/// Runs one command; the line to print on success.
+pub fn run(remote: &Remote, action: &Action) -> Result<String, ClientError> {
+    let mut client = connect(remote)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ClientError::Usage(format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(async {
+        match action {
+            Action::Repository(text) => {
+                let name = target::repository(text)?;
+                client.delete_repository(&name).await?;
+                Ok(format!("deleted repository {name}; its blobs stay until `berth garbage-collect`"))
+            }
+            Action::Tag(text) => {
+                let (name, tag) = target::tagged(text)?;
+                client.delete_tag(&name, &tag).await?;
+                Ok(format!("deleted tag {name}:{tag}; the manifest it pointed at stays, reachable by digest"))
+            }
+            Action::Image(text) => {
+                let (name, reference) = target::reference(text)?;
+                let digest = client.delete_image(&name, &reference).await?;
+                Ok(format!("deleted {name}@{digest} and every tag pointing at it"))
+            }
+        }
+    })
+}
+
+fn connect(remote: &Remote) -> Result<Client, ClientError> {
+    let registry = remote.registry.clone().or_else(|| env("BERTH_REGISTRY"));
+    let trust = match (&remote.cacert, remote.insecure) {
+        (_, true) => Trust::Insecure,
+        (Some(file), false) => Trust::CaFile(file.clone()),
+        (None, false) => Trust::System,
+    };
+    Client::new(registry.as_deref().unwrap_or(DEFAULT_REGISTRY), &trust, credentials(remote)?)
+}
+
+/// The credentials from the flags, else the environment; none at all is
+/// fine (a registry without auth), half of them is a mistake.
+fn credentials(remote: &Remote) -> Result<Option<Credentials>, ClientError> {
+    let username = remote.username.clone().or_else(|| env("BERTH_USERNAME"));
+    let password = if remote.password_stdin { Some(stdin_line()?) } else { env("BERTH_PASSWORD") };
+    match (username, password) {
+        (Some(username), Some(password)) => Ok(Some(Credentials { username, password })),
+        (None, None) => Ok(None),
+        (Some(_), None) => {
+            Err(ClientError::Usage("a user name needs a password: --password-stdin or BERTH_PASSWORD".into()))
+        }
+        (None, Some(_)) => Err(ClientError::Usage("a password needs a user name: --username or BERTH_USERNAME".into())),
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// The first line of stdin, without its line ending (as `docker login
+/// --password-stdin` reads it).
+fn stdin_line() -> Result<String, ClientError> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).map_err(|e| ClientError::Usage(format!("reading stdin: {e}")))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}

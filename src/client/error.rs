@@ -1,0 +1,105 @@
+//! What a client command can fail with, and how a registry's error answer
+//! becomes one.
+
+use http::StatusCode;
+
+/// Why a request to a registry failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// A command-line argument or URL is not usable.
+    #[error("{0}")]
+    Usage(String),
+    /// The CA file could not be read or holds no certificate.
+    #[error("--cacert {path}: {reason}")]
+    CaFile {
+        /// The file given.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// No connection, TLS failure, or a broken HTTP exchange.
+    #[error("{url}: {reason}")]
+    Transport {
+        /// What was being reached.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The registry wants credentials and none were given.
+    #[error(
+        "the registry asks for credentials: give --username with --password-stdin, or BERTH_USERNAME and BERTH_PASSWORD"
+    )]
+    CredentialsRequired,
+    /// The registry answered with an OCI error.
+    #[error("{code}: {message}{}", detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    Registry {
+        /// The HTTP status.
+        status: StatusCode,
+        /// The OCI error code (`NAME_UNKNOWN`, `UNAUTHORIZED`...).
+        code: String,
+        /// The error's message.
+        message: String,
+        /// Its detail, as JSON text, when there is one.
+        detail: Option<String>,
+    },
+    /// The registry (or token server) answered something unexpected.
+    #[error("{context}: HTTP {status}{}", if body.is_empty() { String::new() } else { format!(": {body}") })]
+    Unexpected {
+        /// What was asked.
+        context: String,
+        /// The HTTP status.
+        status: StatusCode,
+        /// The start of the answer's body.
+        body: String,
+    },
+}
+
+/// The largest part of an unexpected body shown in an error.
+const SHOWN_BODY: usize = 200;
+
+/// The error an unsuccessful answer carries: its first OCI error when the
+/// body has one, else the status and the start of the body.
+pub fn from_answer(context: &str, status: StatusCode, body: &[u8]) -> ClientError {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        errors: Vec<Entry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        code: String,
+        #[serde(default)]
+        message: String,
+        #[serde(default)]
+        detail: serde_json::Value,
+    }
+    match serde_json::from_slice::<Body>(body).ok().and_then(|b| b.errors.into_iter().next()) {
+        Some(e) => ClientError::Registry {
+            status,
+            code: e.code,
+            message: e.message,
+            detail: (!e.detail.is_null()).then(|| e.detail.to_string()),
+        },
+        None => {
+            let text = String::from_utf8_lossy(body);
+            ClientError::Unexpected {
+                context: context.to_owned(),
+                status,
+                body: text.trim().chars().take(SHOWN_BODY).collect(),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oci_errors_and_others() {
+        let body = br#"{"errors":[{"code":"NAME_UNKNOWN","message":"repository name not known to registry","detail":{"name":"a"}}]}"#;
+        let e = from_answer("DELETE x", StatusCode::NOT_FOUND, body);
+        assert_eq!(e.to_string(), r#"NAME_UNKNOWN: repository name not known to registry ({"name":"a"})"#);
+        let e = from_answer("DELETE x", StatusCode::BAD_GATEWAY, b"<html>bad gateway</html>\n");
+        assert_eq!(e.to_string(), "DELETE x: HTTP 502 Bad Gateway: <html>bad gateway</html>");
+    }
+}

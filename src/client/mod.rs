@@ -1,0 +1,127 @@
+//! A client for a running registry, behind the `berth repo|tag|image delete`
+//! commands: what the seeds' cleanup workflow did with curl and `rm -R`.
+//!
+//! It speaks the registry API over HTTP or HTTPS and answers auth challenges
+//! the way docker does (Basic, or a Bearer token from the challenge's realm).
+//! It works against berth and, except for `repo delete` (berth's own route),
+//! against any registry that allows deletes.
+
+mod auth;
+pub mod command;
+mod error;
+mod insecure;
+pub mod target;
+mod transport;
+
+use http::{Method, StatusCode, header};
+
+pub use auth::Credentials;
+pub use error::ClientError;
+pub use transport::{Trust, Url};
+
+use self::{
+    auth::{authorize, parse_challenge},
+    error::from_answer,
+    transport::{Answer, Transport},
+};
+use crate::registry::{Digest, Reference, RepoName, Tag};
+
+/// Every manifest type a registry may hold: without them in `Accept`, a
+/// registry may convert the manifest (or refuse), and the digest would not
+/// be the stored one.
+const MANIFEST_TYPES: &str = "application/vnd.oci.image.manifest.v1+json, \
+    application/vnd.oci.image.index.v1+json, \
+    application/vnd.docker.distribution.manifest.v2+json, \
+    application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// A connection to one registry, with the credentials to answer challenges.
+pub struct Client {
+    base: Url,
+    transport: Transport,
+    credentials: Option<Credentials>,
+    /// The last `Authorization` that worked, sent first on the next request.
+    authorization: Option<String>,
+}
+
+impl Client {
+    /// A client for the registry at `base` (`http(s)://host:port[/prefix]`).
+    pub fn new(base: &str, trust: &Trust, credentials: Option<Credentials>) -> Result<Client, ClientError> {
+        Ok(Client { base: Url::parse(base)?, transport: Transport::new(trust)?, credentials, authorization: None })
+    }
+
+    /// Deletes a whole repository through berth's admin route.
+    pub async fn delete_repository(&mut self, name: &RepoName) -> Result<(), ClientError> {
+        self.expect(Method::DELETE, &format!("/v2/_berth/repositories/{name}"), StatusCode::ACCEPTED).await.map(drop)
+    }
+
+    /// Deletes a tag; the manifest it pointed at stays, reachable by digest.
+    pub async fn delete_tag(&mut self, name: &RepoName, tag: &Tag) -> Result<(), ClientError> {
+        self.expect(Method::DELETE, &format!("/v2/{name}/manifests/{tag}"), StatusCode::ACCEPTED).await.map(drop)
+    }
+
+    /// Deletes a manifest, and with it every tag pointing at it. A tag is
+    /// first resolved to the digest it points at. Returns the digest.
+    pub async fn delete_image(&mut self, name: &RepoName, reference: &Reference) -> Result<Digest, ClientError> {
+        let digest = match reference {
+            Reference::Digest(digest) => digest.clone(),
+            Reference::Tag(tag) => self.resolve(name, tag).await?,
+        };
+        self.expect(Method::DELETE, &format!("/v2/{name}/manifests/{digest}"), StatusCode::ACCEPTED).await?;
+        Ok(digest)
+    }
+
+    /// The digest of the manifest a tag points at, from a HEAD that accepts
+    /// every manifest type (the seeds' `curl -I -H Accept:` step).
+    pub async fn resolve(&mut self, name: &RepoName, tag: &Tag) -> Result<Digest, ClientError> {
+        let path = format!("/v2/{name}/manifests/{tag}");
+        let answer = self.send(Method::HEAD, &path, &[(header::ACCEPT.as_str(), MANIFEST_TYPES)]).await?;
+        if answer.status != StatusCode::OK {
+            // A HEAD answer has no body: ask again for the error's code.
+            let answer = self.send(Method::GET, &path, &[(header::ACCEPT.as_str(), MANIFEST_TYPES)]).await?;
+            return Err(from_answer(&format!("GET {path}"), answer.status, &answer.body));
+        }
+        let digest = answer.header(header::HeaderName::from_static("docker-content-digest"));
+        let unusable = || ClientError::Transport {
+            url: self.base.join(&path).to_string(),
+            reason: format!("no valid Docker-Content-Digest in the answer ({digest:?})"),
+        };
+        digest.and_then(|d| d.parse().ok()).ok_or_else(unusable)
+    }
+
+    /// Sends a request and insists on one status.
+    async fn expect(&mut self, method: Method, path: &str, status: StatusCode) -> Result<Answer, ClientError> {
+        let answer = self.send(method.clone(), path, &[]).await?;
+        if answer.status == status {
+            Ok(answer)
+        } else {
+            Err(from_answer(&format!("{method} {path}"), answer.status, &answer.body))
+        }
+    }
+
+    /// Sends a request; on a 401, answers the challenge and sends it once more.
+    async fn send(&mut self, method: Method, path: &str, headers: &[(&str, &str)]) -> Result<Answer, ClientError> {
+        let url = self.base.join(path);
+        let answer = self.send_authorized(&method, &url, headers).await?;
+        if answer.status != StatusCode::UNAUTHORIZED {
+            return Ok(answer);
+        }
+        let Some(challenge) = answer.header(header::WWW_AUTHENTICATE).and_then(parse_challenge) else {
+            return Ok(answer);
+        };
+        self.authorization = Some(authorize(&self.transport, &challenge, self.credentials.as_ref()).await?);
+        self.send_authorized(&method, &url, headers).await
+    }
+
+    async fn send_authorized(
+        &self,
+        method: &Method,
+        url: &Url,
+        headers: &[(&str, &str)],
+    ) -> Result<Answer, ClientError> {
+        let mut all = headers.to_vec();
+        if let Some(authorization) = &self.authorization {
+            all.push((header::AUTHORIZATION.as_str(), authorization));
+        }
+        self.transport.send(method, url, &all).await
+    }
+}
