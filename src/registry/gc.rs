@@ -3,8 +3,10 @@
 //! everything it references, recursing into indexes; then sweep untagged
 //! manifests, unreferenced blobs and unreferenced layer links.
 //!
-//! This is the offline collector: like distribution's, it must not run while
-//! clients push to the same storage (read-only mode or a stopped server).
+//! Unlike distribution's, it may run while clients push: it spares what was
+//! modified within the grace period before it started, and sweeps through
+//! `Driver::delete_stale`, which spares what pushes claim meanwhile
+//! (`claim.rs`). ARCHITECTURE.md, "Garbage collection", has the argument.
 
 use std::{
     collections::{BTreeSet, HashMap, HashSet},

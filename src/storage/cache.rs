@@ -19,7 +19,7 @@
 //!   mutations take), so it can never re-insert a stale answer.
 //! - **Changes made by someone else are seen within `ttl`.** Another process
 //!   on the same storage (the reference registry, a second berth, `rm -R`,
-//!   an offline garbage collection) bypasses the invalidation; entries expire
+//!   a garbage collection in another process) bypasses the invalidation; entries expire
 //!   after `ttl` (one second by default), which bounds how long such a change
 //!   can stay unseen.
 //!
