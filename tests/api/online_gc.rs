@@ -166,8 +166,8 @@ async fn ensure_blob(reg: &Registry, name: &str, data: &[u8]) -> Result<(), Stri
 }
 
 /// One client: pushes images made of a fresh config and layers from its
-/// own pool (so old, unreferenced layers get reused), deletes some of its
-/// images, and re-reads one now and then.
+/// own pool (so old, unreferenced layers get reused), pulls one of its
+/// images after each push, and deletes some of them.
 async fn soak_client(reg: Arc<Registry>, id: usize, until: tokio::time::Instant) -> Tally {
     let name = format!("soak/c{id}");
     let pool: Vec<Vec<u8>> = (0..6).map(|_| random_bytes(1024 + pick(16 * 1024))).collect();
@@ -201,6 +201,9 @@ async fn soak_client(reg: Arc<Registry>, id: usize, until: tokio::time::Instant)
         }
         tally.pushed += 1;
         tally.kept.push(Pushed { tag, digest: sha256(&manifest), manifest, blobs });
+        let check = &tally.kept[pick(tally.kept.len())];
+        let failed = verify(&reg, &name, std::slice::from_ref(check)).await;
+        tally.lost.extend(failed);
         if pick(3) == 0 && tally.kept.len() > 1 {
             let old = tally.kept.remove(pick(tally.kept.len() - 1));
             let r = reg.delete(&format!("/v2/{name}/manifests/{}", old.digest)).await;
