@@ -27,7 +27,7 @@ const WRITE_CHUNK: usize = 4 * 1024 * 1024;
 /// Bytes of an append that may be on their way to the disk while more arrive.
 const WRITEBACK_WINDOW: u64 = 4 * WRITE_CHUNK as u64;
 
-/// Threads removing paths at once in `delete_all`.
+/// Threads removing paths at once in `delete_all` and `delete_stale`.
 const DELETE_THREADS: usize = 16;
 
 /// Piece size for streaming blobs: large enough that a GB/s stream is a few
@@ -77,6 +77,25 @@ impl Filesystem {
             .await
             .map_err(|e| StorageError::io(&owned, io::Error::other(e)))?
             .map_err(|e| StorageError::io(&owned, e))
+    }
+}
+
+impl Filesystem {
+    /// Runs `f` on `DELETE_THREADS` shares of `paths` at once, each on the
+    /// blocking pool, for sweeps of many paths.
+    async fn in_batches<T, F>(&self, paths: &[String], f: F) -> Result<Vec<T>, StorageError>
+    where
+        T: Send + 'static,
+        F: Fn(&Inner, Vec<PathBuf>) -> io::Result<T> + Clone + Send + 'static,
+    {
+        let Some(first) = paths.first() else { return Ok(Vec::new()) };
+        let full: Vec<PathBuf> = paths.iter().map(|p| self.full(p)).collect::<Result<_, _>>()?;
+        let share = full.len().div_ceil(DELETE_THREADS);
+        let batches = full.chunks(share).map(|batch| {
+            let (batch, f) = (batch.to_vec(), f.clone());
+            self.blocking(first, move |inner, _| f(inner, batch))
+        });
+        futures_util::future::try_join_all(batches).await
     }
 }
 
@@ -390,21 +409,17 @@ impl Driver for Filesystem {
     /// directories into its own directory under `.berth-tmp`, which a later
     /// start removes if this process dies half-way.
     async fn delete_stale(&self, dirs: &[String], marker: &str, cutoff: SystemTime) -> Result<Vec<bool>, StorageError> {
-        let Some(first) = dirs.first() else { return Ok(Vec::new()) };
         check_path(marker)?;
-        let full: Vec<PathBuf> = dirs.iter().map(|p| self.full(p)).collect::<Result<_, _>>()?;
-        let share = full.len().div_ceil(DELETE_THREADS);
-        let batches = full.chunks(share).map(|batch| {
-            let (batch, marker) = (batch.to_vec(), marker.to_owned());
-            self.blocking(first, move |inner, _| {
+        let marker = marker.to_owned();
+        let removed = self
+            .in_batches(dirs, move |inner, batch| {
                 let trash = inner.tmp.join(format!("sweep-{}", uuid::Uuid::new_v4()));
                 fs::create_dir(&trash)?;
                 let removed = delete_stale(&batch, &marker, cutoff, &trash);
                 let _ = fs::remove_dir(&trash);
                 removed
             })
-        });
-        let removed = futures_util::future::try_join_all(batches).await?;
+            .await?;
         Ok(removed.into_iter().flatten().collect())
     }
 
@@ -412,14 +427,7 @@ impl Driver for Filesystem {
     /// filesystem's locks and journal, and paths in different directories
     /// do not wait on each other.
     async fn delete_all(&self, paths: &[String]) -> Result<(), StorageError> {
-        let Some(first) = paths.first() else { return Ok(()) };
-        let full: Vec<PathBuf> = paths.iter().map(|p| self.full(p)).collect::<Result<_, _>>()?;
-        let share = full.len().div_ceil(DELETE_THREADS);
-        let batches = full.chunks(share).map(|batch| {
-            let batch = batch.to_vec();
-            self.blocking(first, move |_, _| delete_paths(&batch))
-        });
-        futures_util::future::try_join_all(batches).await.map(drop)
+        self.in_batches(paths, |_, batch| delete_paths(&batch)).await.map(drop)
     }
 }
 
