@@ -130,11 +130,7 @@ fn main() -> ExitCode {
         },
         Command::GarbageCollect { dry_run, delete_untagged, quiet, grace, config } => match load(config) {
             Ok(config) => {
-                let grace = grace.unwrap_or(if config.storage.maintenance.readonly.enabled {
-                    std::time::Duration::ZERO
-                } else {
-                    config.berth.gc.grace
-                });
+                let grace = grace.unwrap_or_else(|| config.gc_grace());
                 garbage_collect(&config, GcOptions { dry_run, delete_untagged, grace }, quiet)
             }
             Err(e) => refuse(&e),

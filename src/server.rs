@@ -243,12 +243,7 @@ fn open_driver(config: &Config) -> anyhow::Result<Arc<dyn Driver>> {
 }
 
 fn registry_options(config: &Config) -> Options {
-    // A read-only registry takes no pushes, so it has nothing to claim.
-    let read_only = config.storage.maintenance.readonly.enabled;
-    Options {
-        delete_enabled: config.storage.delete.enabled,
-        grace: if read_only { Duration::ZERO } else { config.berth.gc.grace },
-    }
+    Options { delete_enabled: config.storage.delete.enabled, grace: config.gc_grace() }
 }
 
 fn auth(config: &Config) -> anyhow::Result<Auth> {

@@ -200,6 +200,13 @@ impl Config {
         build(text, None, env, false)
     }
 
+    /// The garbage-collection grace period that applies: `berth.gc.grace`,
+    /// or zero in read-only mode, where nothing can be pushed and so no
+    /// push needs protecting.
+    pub fn gc_grace(&self) -> std::time::Duration {
+        if self.storage.maintenance.readonly.enabled { std::time::Duration::ZERO } else { self.berth.gc.grace }
+    }
+
     /// The configuration as YAML, defaults filled in and secrets masked.
     pub fn to_yaml(&self) -> String {
         emit::to_yaml(&Writer::write(&mut self.clone()))
