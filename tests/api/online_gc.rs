@@ -3,7 +3,7 @@
 //! running alongside, in the server and from outside as the command does.
 
 use std::{
-    path::Path,
+    path::{Path, PathBuf},
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -67,18 +67,25 @@ async fn the_grace_period_spares_young_content() {
     reg.stop().await;
 }
 
+/// Pushes an unreferenced blob and ages its bytes and its layer link by two
+/// hours; returns its digest and those two paths. Waits out the read cache,
+/// so the server does not answer with the times from before the aging.
+async fn old_blob(reg: &Registry, name: &str, bytes: &[u8]) -> (String, PathBuf, PathBuf) {
+    let digest = reg.push_blob(name, bytes).await;
+    let data = reg.blob_data(&digest);
+    let link = reg.repo_dir(name).join(format!("_layers/sha256/{}/link", hex_of(&digest)));
+    age(&data, 2 * hour());
+    age(&link, 2 * hour());
+    tokio::time::sleep(berth::storage::CACHE_TTL).await;
+    (digest, data, link)
+}
+
 /// A client told that an old blob exists skips uploading it: the HEAD
 /// claims it, so a collection starting now spares it.
 #[tokio::test]
 async fn a_blob_head_claims_old_content() {
     let reg = start_with(true, "berth:\n  gc:\n    grace: 1h\n").await;
-    let digest = reg.push_blob("g/claim", b"old unreferenced bytes").await;
-    let data = reg.blob_data(&digest);
-    let link = reg.repo_dir("g/claim").join(format!("_layers/sha256/{}/link", hex_of(&digest)));
-    age(&data, 2 * hour());
-    age(&link, 2 * hour());
-    // The cache must not answer with the mtime from before the aging.
-    tokio::time::sleep(berth::storage::CACHE_TTL).await;
+    let (digest, data, link) = old_blob(&reg, "g/claim", b"old unreferenced bytes").await;
 
     let r = reg.head(&format!("/v2/g/claim/blobs/{digest}")).await;
     assert_eq!(r.status(), 200);
@@ -97,12 +104,7 @@ async fn a_blob_head_claims_old_content() {
 #[tokio::test]
 async fn a_swept_blob_is_not_claimed_from_the_cache() {
     let reg = start_with(true, "berth:\n  gc:\n    grace: 1h\n").await;
-    let digest = reg.push_blob("g/swept", b"bytes to sweep").await;
-    let data = reg.blob_data(&digest);
-    let link = reg.repo_dir("g/swept").join(format!("_layers/sha256/{}/link", hex_of(&digest)));
-    age(&data, 2 * hour());
-    age(&link, 2 * hour());
-    tokio::time::sleep(berth::storage::CACHE_TTL).await;
+    let (digest, data, link) = old_blob(&reg, "g/swept", b"bytes to sweep").await;
     // Cache the old stats, then sweep behind the server's back.
     assert_eq!(reg.head(&format!("/v2/g/swept/blobs/{digest}")).await.status(), 200);
     age(&data, 2 * hour());
