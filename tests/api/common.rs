@@ -6,7 +6,11 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use berth::{config::Config, server::Server};
+use berth::{
+    config::Config,
+    registry::{GcOptions, GcReport},
+    server::{Server, open_registry},
+};
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::Value;
 use sha2::Digest as _;
@@ -62,6 +66,27 @@ async fn launch(filesystem: bool, delete: bool, extra: &str) -> Registry {
     let client =
         reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build().expect("client");
     Registry { base: format!("http://{}", server.addr), client, tmp, server }
+}
+
+/// A server with deletes on, over `<dir>/root`, a root that outlives it;
+/// returns it and the root's `docker/registry/v2`.
+pub async fn start_on(dir: &tempfile::TempDir) -> (Registry, PathBuf) {
+    let root = dir.path().join("root");
+    let yaml = format!(
+        "version: 0.1\nhttp:\n  addr: 127.0.0.1:0\nstorage:\n  filesystem:\n    rootdirectory: '{}'\n  delete:\n    enabled: true\n",
+        root.display()
+    );
+    (start_config(&yaml).await, root.join("docker/registry/v2"))
+}
+
+/// Runs a garbage collection on a storage root, uncached, as
+/// `berth garbage-collect` does; returns its report and its lines.
+pub async fn collect_garbage(root: &Path, options: GcOptions) -> (GcReport, Vec<String>) {
+    let yaml = format!("version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: '{}'\n", root.display());
+    let (registry, _) = open_registry(&Config::parse(&yaml).unwrap()).unwrap();
+    let mut lines = Vec::new();
+    let report = registry.garbage_collect(options, |l| lines.push(l)).await.unwrap();
+    (report, lines)
 }
 
 /// A server from a whole config.yml (whose `http.addr` should be 127.0.0.1:0).

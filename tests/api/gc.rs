@@ -1,7 +1,7 @@
 //! Offline garbage collection with distribution's semantics, on a root a
 //! stopped server wrote.
 
-use berth::{config::Config, registry::GcOptions, server::open_registry};
+use berth::registry::GcOptions;
 use reqwest::Method;
 
 use crate::common::*;
@@ -10,23 +10,9 @@ fn sha(data: &[u8]) -> String {
     format!("sha256:{}", hex::encode(<sha2::Sha256 as sha2::Digest>::digest(data)))
 }
 
-/// Runs a collection on the root of `reg` (which must be stopped).
+/// Runs a collection on a root; returns its lines.
 async fn collect(root: &std::path::Path, options: GcOptions) -> Vec<String> {
-    let yaml = format!("version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: '{}'\n", root.display());
-    let (registry, _) = open_registry(&Config::parse(&yaml).unwrap()).unwrap();
-    let mut lines = Vec::new();
-    registry.garbage_collect(options, |l| lines.push(l)).await.unwrap();
-    lines
-}
-
-/// A server on a root that outlives it; returns the root's `docker/registry/v2`.
-async fn start_on(dir: &tempfile::TempDir) -> (Registry, std::path::PathBuf) {
-    let root = dir.path().join("root");
-    let yaml = format!(
-        "version: 0.1\nhttp:\n  addr: 127.0.0.1:0\nstorage:\n  filesystem:\n    rootdirectory: '{}'\n  delete:\n    enabled: true\n",
-        root.display()
-    );
-    (start_config(&yaml).await, root.join("docker/registry/v2"))
+    collect_garbage(root, options).await.1
 }
 
 fn config_and_layer(seed: &str) -> (String, String) {

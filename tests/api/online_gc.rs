@@ -11,10 +11,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use berth::{
-    registry::{GcOptions, GcReport, Options, Registry as Reg},
-    storage::Filesystem,
-};
+use berth::registry::{GcOptions, GcReport};
 use reqwest::Method;
 
 use crate::common::*;
@@ -26,8 +23,7 @@ async fn collect(reg: &Registry, options: GcOptions) -> GcReport {
 }
 
 async fn collect_root(root: &Path, options: GcOptions) -> GcReport {
-    let driver = Arc::new(Filesystem::open(root).unwrap());
-    Reg::new(driver, Options::default()).garbage_collect(options, |_| {}).await.unwrap()
+    collect_garbage(root, options).await.0
 }
 
 /// Sets a file's modification time `ago` into the past.

@@ -4,7 +4,7 @@
 //! included) keep everything, and garbage collection reclaims what only the
 //! deleted repository used.
 
-use berth::{config::Config, registry::GcOptions, server::open_registry};
+use berth::registry::GcOptions;
 use reqwest::Method;
 
 use crate::common::*;
@@ -184,31 +184,18 @@ async fn served_under_the_prefix() {
     reg.stop().await;
 }
 
-/// Runs an offline collection on a root.
-async fn collect(root: &std::path::Path) {
-    let yaml = format!("version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: '{}'\n", root.display());
-    let (registry, _) = open_registry(&Config::parse(&yaml).unwrap()).unwrap();
-    registry.garbage_collect(GcOptions::default(), |_| {}).await.unwrap();
-}
-
 #[tokio::test]
 async fn garbage_collection_then_reclaims_what_only_the_deleted_repository_used() {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("root");
-    let yaml = format!(
-        "version: 0.1\nhttp:\n  addr: 127.0.0.1:0\nstorage:\n  filesystem:\n    rootdirectory: '{}'\n  delete:\n    enabled: true\n",
-        root.display()
-    );
-    let reg = start_config(&yaml).await;
+    let (reg, v2) = start_on(&dir).await;
     let (shared_manifest, shared_body) = reg.push_image("one", "shared", "shared").await;
     let (own_manifest, _) = reg.push_image("one", "own", "one only").await;
     reg.push_image("two", "shared", "shared").await;
     assert_eq!(reg.delete(&route("one")).await.status(), 202);
-    let v2 = root.join("docker/registry/v2");
     let blob = |d: &str| v2.join(format!("blobs/sha256/{}/{}/data", &d[7..9], &d[7..]));
     reg.stop().await;
 
-    collect(&root).await;
+    collect_garbage(&dir.path().join("root"), GcOptions::default()).await;
     for d in blobs_of("one only").iter().chain([&own_manifest]) {
         assert!(!blob(d).exists(), "{d} was only in the deleted repository: reclaimed");
     }
@@ -216,7 +203,7 @@ async fn garbage_collection_then_reclaims_what_only_the_deleted_repository_used(
         assert!(blob(d).exists(), "{d} is still used by two: kept");
     }
 
-    let reg = start_config(&yaml).await;
+    let (reg, _) = start_on(&dir).await;
     assert_pulls(&reg, "two", "shared", &shared_body, "shared").await;
     assert_eq!(catalog(&reg).await, ["two"]);
     reg.stop().await;
