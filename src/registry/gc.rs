@@ -108,19 +108,7 @@ impl super::Registry {
             report.blobs = blobs.into_iter().map(|(d, _)| d).collect();
         } else {
             candidates = self.sweep_revisions(candidates, cutoff, &mut report).await?;
-            let dirs: Vec<String> = blobs.iter().map(|(d, _)| layout::blob_dir(d)).collect();
-            let removed = self.driver.delete_stale(&dirs, "data", cutoff).await?;
-            for ((digest, size), removed) in blobs.into_iter().zip(removed) {
-                if removed {
-                    report.bytes += size;
-                    report.blobs.push(digest);
-                } else {
-                    report.young += 1;
-                }
-            }
-            let removed = self.driver.delete_stale(&links, "link", cutoff).await?;
-            report.layer_links = removed.iter().filter(|r| **r).count();
-            report.young += removed.len() - report.layer_links;
+            self.sweep_unmarked(blobs, &links, cutoff, &mut report).await?;
         }
         if report.young > 0 {
             say(format!("{} unreferenced items are younger than the grace period and stay", report.young));
@@ -238,6 +226,31 @@ impl super::Registry {
         }
         self.driver.delete_all(&doomed).await?;
         Ok(removed)
+    }
+
+    /// Removes the blobs and layer links that are still older than
+    /// `cutoff`, counting what went and what a push claimed meanwhile.
+    async fn sweep_unmarked(
+        &self,
+        blobs: Vec<(Digest, u64)>,
+        links: &[String],
+        cutoff: SystemTime,
+        report: &mut GcReport,
+    ) -> Result<(), RegistryError> {
+        let dirs: Vec<String> = blobs.iter().map(|(d, _)| layout::blob_dir(d)).collect();
+        let removed = self.driver.delete_stale(&dirs, "data", cutoff).await?;
+        for ((digest, size), removed) in blobs.into_iter().zip(removed) {
+            if removed {
+                report.bytes += size;
+                report.blobs.push(digest);
+            } else {
+                report.young += 1;
+            }
+        }
+        let removed = self.driver.delete_stale(links, "link", cutoff).await?;
+        report.layer_links = removed.iter().filter(|r| **r).count();
+        report.young += removed.len() - report.layer_links;
+        Ok(())
     }
 
     /// Stored blobs that were not marked and are older than `cutoff`, with
