@@ -18,6 +18,7 @@ use crate::{
         self, App, Auth, Listener, Settings, Transport, UploadSigner, Urls,
         auth::{Htpasswd, TokenAuth, TokenOptions},
         debug::Debug,
+        limits::Limits,
         tls::{self, AcmeOptions, CertSource, TlsOptions},
     },
     metrics::{GcTotals, Metrics},
@@ -73,6 +74,7 @@ impl Server {
             metrics: metrics.clone(),
             access_log: !config.log.accesslog.disabled,
             notifier: notifier.clone(),
+            limits: limits(config),
         };
         let app = Arc::new(App::new(registry, settings)?);
         let (transport, acme) = transport(config)?;
@@ -242,8 +244,25 @@ fn open_driver(config: &Config) -> anyhow::Result<Arc<dyn Driver>> {
     })
 }
 
+fn limits(config: &Config) -> Limits {
+    let l = &config.berth.limits;
+    Limits {
+        max_connections: l.maxconnections,
+        header_timeout: l.headertimeout,
+        body_timeout: l.bodytimeout,
+        max_header_bytes: l.maxheaderbytes,
+        manifest_size: l.manifestsize,
+        memory: l.memory,
+        client_memory: l.clientmemory,
+    }
+}
+
 fn registry_options(config: &Config) -> Options {
-    Options { delete_enabled: config.storage.delete.enabled, grace: config.gc_grace() }
+    Options {
+        delete_enabled: config.storage.delete.enabled,
+        grace: config.gc_grace(),
+        max_manifest_size: config.berth.limits.manifestsize,
+    }
 }
 
 fn auth(config: &Config) -> anyhow::Result<Auth> {

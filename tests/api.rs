@@ -18,6 +18,8 @@ mod gc;
 mod headers;
 #[path = "api/layout.rs"]
 mod layout;
+#[path = "api/limits.rs"]
+mod limits;
 #[path = "api/listing.rs"]
 mod listing;
 #[path = "api/manifests.rs"]

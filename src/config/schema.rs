@@ -79,6 +79,7 @@ const KEYS: &[(&str, Support)] = &[
     ("berth.gc.interval", Support::Yes),
     ("berth.gc.deleteuntagged", Support::Yes),
     ("berth.gc.dryrun", Support::Yes),
+    ("berth.limits.*", Support::Yes),
     ("tags.maxtags", Support::No),
     ("validation.**", Support::No),
     ("policy.**", Support::No),

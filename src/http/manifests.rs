@@ -10,7 +10,7 @@ use super::{
 };
 use crate::{
     notifications::{Action, Target},
-    registry::{Reference, RepoName, manifest::MAX_MANIFEST_SIZE, reference::ReferenceError},
+    registry::{Reference, RepoName, reference::ReferenceError},
 };
 
 /// The tag a reference names, for `target.tag`.
@@ -31,9 +31,9 @@ fn parse_reference(s: &str) -> Result<Reference, ApiError> {
     })
 }
 
-fn too_large() -> ApiError {
+fn too_large(limit: usize) -> ApiError {
     ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "MANIFEST_INVALID", "manifest invalid")
-        .detail(format!("manifest larger than {MAX_MANIFEST_SIZE} bytes"))
+        .detail(format!("manifest larger than {limit} bytes (berth.limits.manifestsize)"))
 }
 
 /// Serves one manifest request.
@@ -59,10 +59,11 @@ pub async fn handle(app: &App, req: &mut Req, name: &RepoName, reference: &str) 
             Ok(reply)
         }
         Method::PUT => {
-            if req.content_length().is_some_and(|len| len > MAX_MANIFEST_SIZE as u64) {
-                return Err(too_large());
+            let limit = app.limits.manifest_size;
+            if req.content_length().is_some_and(|len| len > limit as u64) {
+                return Err(too_large(limit));
             }
-            let body = req.collect(MAX_MANIFEST_SIZE).await?.ok_or_else(too_large)?;
+            let body = req.collect(limit).await?.ok_or_else(|| too_large(limit))?;
             let content_type = req.header(header::CONTENT_TYPE).map(str::to_owned);
             let put = app.registry.put_manifest(name, &reference, content_type.as_deref(), body.clone()).await?;
             app.publish(req, Action::Push, || app.manifest_target(req, name, tag_of(&reference), &put.digest, &body));

@@ -7,6 +7,7 @@ mod blobs;
 pub mod debug;
 pub mod error;
 mod events;
+pub mod limits;
 mod listing;
 mod manifests;
 pub mod range;
@@ -30,16 +31,18 @@ use std::{
 use http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use hyper::{body::Incoming, service::service_fn};
 use hyper_util::{
-    rt::{TokioExecutor, TokioIo},
+    rt::{TokioExecutor, TokioIo, TokioTimer},
     server::{conn::auto, graceful::GracefulShutdown},
 };
 use tokio::{
     io::{AsyncRead, AsyncWrite, AsyncWriteExt},
     net::{TcpListener, TcpStream, UnixListener, UnixStream},
+    sync::{OwnedSemaphorePermit, Semaphore},
 };
 
 use self::{
     error::ApiError,
+    limits::{Budget, Limits},
     request::Req,
     response::{Body, Reply},
     router::{Route, RouteError},
@@ -48,7 +51,7 @@ pub use auth::Auth;
 pub use request::Urls;
 pub use upload_state::UploadSigner;
 
-use crate::{health::Health, logging, metrics::Metrics, notifications::Notifier, registry::Registry};
+use crate::{health::Health, logging, metrics::Metrics, notifications::Notifier, registry::Registry, storage};
 
 /// How the http layer is configured.
 pub struct Settings {
@@ -72,6 +75,8 @@ pub struct Settings {
     pub access_log: bool,
     /// Where registry events go (`notifications`).
     pub notifier: Arc<Notifier>,
+    /// `berth.limits`.
+    pub limits: Limits,
 }
 
 /// Everything a request handler needs.
@@ -82,6 +87,9 @@ pub struct App {
     pub signer: UploadSigner,
     /// `catalog.maxentries`.
     pub max_catalog_entries: usize,
+    /// `berth.limits`.
+    pub limits: Limits,
+    budget: Budget,
     auth: Auth,
     read_only: bool,
     urls: Urls,
@@ -112,6 +120,7 @@ impl App {
             metrics,
             access_log,
             notifier,
+            limits,
         } = settings;
         let mut all = vec![(
             HeaderName::from_static("docker-distribution-api-version"),
@@ -129,6 +138,8 @@ impl App {
             registry,
             signer,
             max_catalog_entries,
+            budget: Budget::new(limits.memory, limits.client_memory, limits.body_timeout),
+            limits,
             auth,
             read_only,
             urls,
@@ -154,7 +165,7 @@ impl App {
             |name: header::HeaderName| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let (referer, user_agent) = (header(header::REFERER), header(header::USER_AGENT));
         let origin = self.notifier.is_active().then(|| events::origin(&req, peer));
-        let mut req = Req::new(req, &self.urls, tls);
+        let mut req = Req::new(req, &self.urls, tls, self.limits.body_timeout);
         req.origin = origin;
         let route = self.urls.strip(uri.path()).map_or(Err(RouteError::NotFound), router::parse);
         let failing = self.health.failures();
@@ -163,7 +174,7 @@ impl App {
                 Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "service unavailable")
                     .detail("health check failed: please see /debug/health"))
             }
-            Ok(route) => self.authorized(route, &mut req).await,
+            Ok(route) => self.authorized(route, &mut req, peer).await,
             Err(RouteError::Name(e)) => Err(ApiError::name_invalid(e.to_string())),
             Err(RouteError::NotFound) => {
                 Ok(response::bytes(StatusCode::NOT_FOUND, "text/plain; charset=utf-8", "404 page not found\n".into()))
@@ -200,8 +211,9 @@ impl App {
         reply
     }
 
-    /// Checks credentials, then read-only mode, then serves the route.
-    async fn authorized(&self, route: Route, req: &mut Req) -> Result<Reply, ApiError> {
+    /// Checks credentials, then read-only mode, then reserves memory for
+    /// the body, then serves the route.
+    async fn authorized(&self, route: Route, req: &mut Req, peer: Option<SocketAddr>) -> Result<Reply, ApiError> {
         let scopes = auth::scope::required(&route, &req.method, req.query("from"));
         let user = self.auth.check(&req.headers, &scopes).await?;
         if let Some(origin) = &mut req.origin {
@@ -213,7 +225,25 @@ impl App {
                 .detail("the registry is in read-only mode (storage.maintenance.readonly)")
                 .header("Allow", "GET, HEAD".into()));
         }
+        let _reserved = match self.body_memory(&route, req) {
+            0 => None,
+            bytes => Some(self.budget.reserve(peer.map(|p| p.ip()), bytes).await?),
+        };
         self.dispatch(route, req).await
+    }
+
+    /// The most memory reading this request's body can take: a manifest is
+    /// read whole, an upload is batched before it reaches the disk.
+    fn body_memory(&self, route: &Route, req: &Req) -> usize {
+        if !req.has_body() {
+            return 0;
+        }
+        let most = match (route, &req.method) {
+            (Route::Manifest { .. }, &Method::PUT) => self.limits.manifest_size,
+            (Route::Upload { .. }, &Method::POST | &Method::PATCH | &Method::PUT) => storage::WRITE_BUFFER,
+            _ => return 0,
+        };
+        req.content_length().map_or(most, |len| most.min(usize::try_from(len).unwrap_or(usize::MAX)))
     }
 
     async fn dispatch(&self, route: Route, req: &mut Req) -> Result<Reply, ApiError> {
@@ -260,17 +290,19 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// waits up to the drain timeout for requests in flight.
 pub async fn serve(listener: Listener, transport: Transport, app: Arc<App>, shutdown: impl Future<Output = ()>) {
     let graceful = GracefulShutdown::new();
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    if !transport.http2 {
-        builder = builder.http1_only();
-    }
+    let builder = builder(&transport, &app.limits);
+    let connections = Connections::new(app.limits.max_connections);
     let acceptor = transport.tls;
     tokio::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
-            accepted = accept(&listener) => accepted,
+            accepted = async {
+                let permit = connections.acquire().await;
+                (accept(&listener).await, permit)
+            } => accepted,
             () = &mut shutdown => break,
         };
+        let (accepted, permit) = accepted;
         let stream = match accepted {
             Ok(stream) => stream,
             Err(e) => {
@@ -287,6 +319,7 @@ pub async fn serve(listener: Listener, transport: Transport, app: Arc<App>, shut
         let connection = Connection { app: app.clone(), builder: builder.clone(), watcher: graceful.watcher(), peer };
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let result = match (stream, acceptor) {
                 (Stream::Tcp(s, _), None) => connection.serve(s, false).await,
                 (Stream::Unix(s), None) => connection.serve(s, false).await,
@@ -301,6 +334,37 @@ pub async fn serve(listener: Listener, transport: Transport, app: Arc<App>, shut
     drop(listener);
     if tokio::time::timeout(transport.drain, graceful.shutdown()).await.is_err() {
         tracing::warn!("requests still in flight after http.draintimeout ({:?}); stopping anyway", transport.drain);
+    }
+}
+
+/// hyper's settings: protocols, and the limits on reading requests.
+fn builder(transport: &Transport, limits: &Limits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Some(limits.header_timeout).filter(|t| !t.is_zero()))
+        .max_buf_size(limits.max_header_bytes);
+    builder.http2().max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+    if !transport.http2 {
+        builder = builder.http1_only();
+    }
+    builder
+}
+
+/// Counts connections being served, when `berth.limits.maxconnections` is
+/// set: at the limit, the accept loop waits and new connections queue in
+/// the kernel.
+struct Connections(Option<Arc<Semaphore>>);
+
+impl Connections {
+    fn new(max: usize) -> Self {
+        Connections((max > 0).then(|| Arc::new(Semaphore::new(max))))
+    }
+
+    async fn acquire(&self) -> Option<OwnedSemaphorePermit> {
+        let semaphore = self.0.clone()?;
+        Some(semaphore.acquire_owned().await.expect("never closed"))
     }
 }
 

@@ -1,14 +1,16 @@
 //! What handlers read from a request.
 
-use bytes::Bytes;
-use futures_util::TryStreamExt;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::{StreamExt, TryStreamExt};
 use http::{HeaderMap, Method, StatusCode, header};
 use http_body::Body as _;
-use http_body_util::{BodyDataStream, BodyExt, Limited};
+use http_body_util::BodyDataStream;
 use hyper::body::Incoming;
 use percent_encoding::percent_decode_str;
 
-use super::error::ApiError;
+use super::{error::ApiError, limits::Quiet};
 use crate::{notifications::Origin, registry::Chunk, storage::ByteStream};
 
 /// A parsed request, minus its route.
@@ -28,6 +30,8 @@ pub struct Req {
     /// Who asked, for notification events; `None` when no endpoint listens.
     pub origin: Option<Origin>,
     body: Option<Incoming>,
+    /// `berth.limits.bodytimeout`: the longest silence inside the body.
+    body_timeout: Duration,
 }
 
 /// How URLs in `Location` and `Link` headers are built.
@@ -75,8 +79,9 @@ fn decode(s: &str) -> String {
 }
 
 impl Req {
-    /// Wraps a hyper request that arrived over TLS or not.
-    pub fn new(req: http::Request<Incoming>, urls: &Urls, tls: bool) -> Self {
+    /// Wraps a hyper request that arrived over TLS or not, whose body may
+    /// pause for at most `body_timeout`.
+    pub fn new(req: http::Request<Incoming>, urls: &Urls, tls: bool, body_timeout: Duration) -> Self {
         let (parts, body) = req.into_parts();
         let query = parts
             .uri
@@ -91,7 +96,16 @@ impl Req {
             .collect();
         let prefix = urls.prefix().to_owned();
         let base_url = format!("{}{prefix}", urls.origin(&parts, tls));
-        Req { method: parts.method, headers: parts.headers, query, base_url, prefix, origin: None, body: Some(body) }
+        Req {
+            method: parts.method,
+            headers: parts.headers,
+            query,
+            base_url,
+            prefix,
+            origin: None,
+            body: Some(body),
+            body_timeout,
+        }
     }
 
     /// The first value of a query parameter.
@@ -114,10 +128,13 @@ impl Req {
         self.body.as_ref().is_some_and(|b| b.size_hint().exact() != Some(0))
     }
 
-    /// The body as a byte stream; empty when already taken.
+    /// The body as a byte stream that fails if the client goes quiet;
+    /// empty when already taken.
     pub fn body_stream(&mut self) -> ByteStream {
         match self.body.take() {
-            Some(body) => Box::pin(BodyDataStream::new(body).map_err(std::io::Error::other)),
+            Some(body) => {
+                Box::pin(Quiet::new(BodyDataStream::new(body).map_err(std::io::Error::other), self.body_timeout))
+            }
             None => Box::pin(futures_util::stream::empty()),
         }
     }
@@ -147,13 +164,17 @@ impl Req {
         Ok(Chunk { start, len, body: self.body_stream() })
     }
 
-    /// Reads the whole body, refusing more than `limit` bytes.
+    /// Reads the whole body; `None` when it is longer than `limit` bytes.
     pub async fn collect(&mut self, limit: usize) -> Result<Option<Bytes>, ApiError> {
-        let Some(body) = self.body.take() else { return Ok(Some(Bytes::new())) };
-        match Limited::new(body, limit).collect().await {
-            Ok(collected) => Ok(Some(collected.to_bytes())),
-            Err(e) if e.is::<http_body_util::LengthLimitError>() => Ok(None),
-            Err(e) => Err(ApiError::upload_invalid(format!("reading request body: {e}"))),
+        let mut body = self.body_stream();
+        let mut collected = BytesMut::new();
+        while let Some(frame) = body.next().await {
+            let frame = frame.map_err(|e| ApiError::upload_invalid(format!("reading request body: {e}")))?;
+            if collected.len() + frame.len() > limit {
+                return Ok(None);
+            }
+            collected.extend_from_slice(&frame);
         }
+        Ok(Some(collected.freeze()))
     }
 }

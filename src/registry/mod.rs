@@ -108,6 +108,8 @@ pub struct Options {
     /// The garbage-collection grace period pushes claim content against
     /// (`claim.rs`); zero turns claims off.
     pub grace: Duration,
+    /// The largest manifest accepted (`berth.limits.manifestsize`).
+    pub max_manifest_size: usize,
 }
 
 /// The registry: every operation the API offers, over one storage driver.

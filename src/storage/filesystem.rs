@@ -24,6 +24,10 @@ use super::{ByteStream, Driver, Stat, StorageError, Writer, check_path};
 /// hundred writes per second at disk speed, small enough to keep memory flat.
 const WRITE_CHUNK: usize = 4 * 1024 * 1024;
 
+/// The most bytes of one append held in memory: a batch being gathered and
+/// the one being written.
+pub const WRITE_BUFFER: usize = 2 * WRITE_CHUNK;
+
 /// Bytes of an append that may be on their way to the disk while more arrive.
 const WRITEBACK_WINDOW: u64 = 4 * WRITE_CHUNK as u64;
 

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 
 pub use cache::{Cached, DEFAULT_TTL as CACHE_TTL};
-pub use filesystem::Filesystem;
+pub use filesystem::{Filesystem, WRITE_BUFFER};
 pub use inmemory::InMemory;
 
 /// A stream of bytes read from storage.

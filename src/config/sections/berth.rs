@@ -4,18 +4,24 @@
 
 use std::time::Duration;
 
-use crate::config::section::{Section, Visitor};
+use crate::config::{
+    section::{Problems, Section, Visitor},
+    tree::KeyPath,
+};
 
 /// `berth`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Berth {
     /// `berth.gc`.
     pub gc: Gc,
+    /// `berth.limits`.
+    pub limits: Limits,
 }
 
 impl Section for Berth {
     fn visit<V: Visitor>(&mut self, v: &mut V) {
         v.section("gc", &mut self.gc);
+        v.section("limits", &mut self.limits);
     }
 }
 
@@ -48,3 +54,78 @@ impl Section for Gc {
         v.value("dryrun", &mut self.dryrun);
     }
 }
+
+/// `berth.limits`: what one request, one connection and all clients together
+/// may make the server spend. distribution has none of these; docs/limits.md
+/// explains each and the memory bound they give.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// `maxconnections`: connections served at once; more wait in the
+    /// kernel's accept queue (default 4096; 0: no limit).
+    pub maxconnections: usize,
+    /// `headertimeout`: a client gets this long to send a request's headers,
+    /// and an idle kept-alive connection is closed after it (default 30s).
+    pub headertimeout: Duration,
+    /// `bodytimeout`: a request body that sends nothing for this long is cut
+    /// off (default 60s). It bounds silence, not duration, so a slow upload
+    /// that keeps sending is never cut.
+    pub bodytimeout: Duration,
+    /// `maxheaderbytes`: request line plus headers (default 64 KiB).
+    pub maxheaderbytes: usize,
+    /// `manifestsize`: the largest manifest accepted (default 4 MiB, the
+    /// spec's minimum).
+    pub manifestsize: usize,
+    /// `memory`: request bytes held in memory by all requests together
+    /// (manifest bodies, upload write batches); a request over it waits up
+    /// to `bodytimeout`, then gets 429 TOOMANYREQUESTS (default 1 GiB).
+    pub memory: usize,
+    /// `clientmemory`: the part of `memory` one client address may hold
+    /// (default 256 MiB).
+    pub clientmemory: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            maxconnections: 4096,
+            headertimeout: Duration::from_secs(30),
+            bodytimeout: Duration::from_secs(60),
+            maxheaderbytes: 64 * 1024,
+            manifestsize: 4 * 1024 * 1024,
+            memory: 1024 * 1024 * 1024,
+            clientmemory: 256 * 1024 * 1024,
+        }
+    }
+}
+
+impl Section for Limits {
+    fn visit<V: Visitor>(&mut self, v: &mut V) {
+        v.value("maxconnections", &mut self.maxconnections);
+        v.value("headertimeout", &mut self.headertimeout);
+        v.value("bodytimeout", &mut self.bodytimeout);
+        v.value("maxheaderbytes", &mut self.maxheaderbytes);
+        v.value("manifestsize", &mut self.manifestsize);
+        v.value("memory", &mut self.memory);
+        v.value("clientmemory", &mut self.clientmemory);
+    }
+
+    fn finish(&mut self, at: &KeyPath, p: &mut Problems) {
+        // hyper refuses read buffers smaller than this.
+        if self.maxheaderbytes < MIN_HEADER_BYTES {
+            p.invalid(&at.key("maxheaderbytes"), format!("must be at least {MIN_HEADER_BYTES}"));
+        }
+        if self.manifestsize == 0 {
+            p.invalid(&at.key("manifestsize"), "must be greater than 0");
+        }
+        // A request's reservation never exceeds either budget, so a budget
+        // smaller than a manifest would refuse every manifest.
+        for (key, value) in [("memory", self.memory), ("clientmemory", self.clientmemory)] {
+            if value < self.manifestsize {
+                p.invalid(&at.key(key), format!("must be at least manifestsize ({} bytes)", self.manifestsize));
+            }
+        }
+    }
+}
+
+/// The smallest `maxheaderbytes`.
+const MIN_HEADER_BYTES: usize = 8192;

@@ -19,7 +19,7 @@ mod storage;
 mod validation;
 
 pub use auth::Auth;
-pub use berth::{Berth, Gc};
+pub use berth::{Berth, Gc, Limits};
 pub use health::{FileCheck, Health, HttpCheck, StorageDriverCheck, TcpCheck};
 pub use http::{ClientAuth, DebugServer, H2c, Http, Http2, LetsEncrypt, MinimumTls, Net, Prometheus, Tls};
 pub use legacy::{Bugsnag, Compatibility, NewRelic, Reporting, Schema1};

@@ -31,6 +31,7 @@ const ROWS: &[(&[(&str, &str)], Expect)] = &[
     (&[("REGISTRY_HTTP_ADDR", "0.0.0.0:443")], At("http.addr", "0.0.0.0:443")),
     (&[("REGISTRY_Http_Secret", "s")], At("http.secret", "s")),
     (&[("REGISTRY_CATALOG_MAXENTRIES", "50")], At("catalog.maxentries", "50")),
+    (&[("REGISTRY_BERTH_LIMITS_BODYTIMEOUT", "5m")], At("berth.limits.bodytimeout", "5m")),
     (&[("REGISTRY_LOGLEVEL", "debug")], At("loglevel", "debug")),
     // The Go names that are not the YAML keys.
     (

@@ -102,6 +102,22 @@ fn bad_values_name_the_key_and_the_value() {
             "storage: {cache: {blobdescriptor: memcached}, inmemory: }\n",
             "configuration key `storage.cache.blobdescriptor`: \"memcached\" is not one of inmemory, redis",
         ),
+        (
+            "berth: {limits: {maxheaderbytes: 1024}}\n",
+            "configuration key `berth.limits.maxheaderbytes`: must be at least 8192",
+        ),
+        (
+            "berth: {limits: {manifestsize: 0}}\n",
+            "configuration key `berth.limits.manifestsize`: must be greater than 0",
+        ),
+        (
+            "berth: {limits: {clientmemory: 1048576}}\n",
+            "configuration key `berth.limits.clientmemory`: must be at least manifestsize (4194304 bytes)",
+        ),
+        (
+            "berth: {limits: {headertimeout: soon}}\n",
+            "configuration key `berth.limits.headertimeout`: \"soon\" is not a duration",
+        ),
     ];
     for (extra, want) in cases {
         let errors = errors_of(extra);

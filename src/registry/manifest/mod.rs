@@ -10,9 +10,6 @@ use futures_util::future::try_join_all;
 use self::media_type::Kind;
 use super::{Algorithm, Digest, Reference, RegistryError, RepoName, Tag, layout};
 
-/// The largest manifest accepted (the spec asks for at least 4 MiB).
-pub const MAX_MANIFEST_SIZE: usize = 4 * 1024 * 1024;
-
 /// A manifest as served.
 #[derive(Debug, Clone)]
 pub struct StoredManifest {
@@ -42,8 +39,9 @@ impl super::Registry {
         content_type: Option<&str>,
         body: Bytes,
     ) -> Result<PutManifest, RegistryError> {
-        if body.len() > MAX_MANIFEST_SIZE {
-            return Err(RegistryError::ManifestInvalid(format!("manifest larger than {MAX_MANIFEST_SIZE} bytes")));
+        let limit = self.options.max_manifest_size;
+        if body.len() > limit {
+            return Err(RegistryError::ManifestInvalid(format!("manifest larger than {limit} bytes")));
         }
         let manifest = parse::parse(&body, content_type).map_err(RegistryError::ManifestInvalid)?;
         let digest = match reference {
