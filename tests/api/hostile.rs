@@ -1,0 +1,329 @@
+//! The hostile-input matrix (issue 7): requests no honest client sends,
+//! each a row of (method, raw request target, headers, body, expected status,
+//! expected OCI code). Requests go over a raw TcpStream, so `..`, `%2e%2e`
+//! and `//` reach berth as written, and bodies can be shorter or longer than
+//! their `Content-Length`.
+//!
+//! After every row: nothing was stored or removed (the temp directory's
+//! snapshot is unchanged), no answer carries the canary planted beside the
+//! storage root (a file and a whole fake registry tree with a tagged image),
+//! and the server still answers `GET /v2/` (a panic would drop the
+//! connection or answer 500).
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::common::*;
+
+/// Bytes planted outside the storage root; no answer may contain them.
+const CANARY: &[u8] = b"CANARY 7f3a: bytes outside the storage root";
+
+/// An answer read off the wire; status 0 when the server hung up without
+/// answering.
+struct Answer {
+    status: u16,
+    head: String,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn codes(&self) -> Vec<String> {
+        codes_of(&self.body)
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+}
+
+/// How the request's body is sent.
+#[derive(Clone, Copy, PartialEq)]
+enum Send {
+    /// With its `Content-Length` (unless the row's headers set one).
+    Whole,
+    /// Then the write half is shut: a body shorter than declared ends there.
+    HalfClose,
+}
+
+/// One hostile request and what berth must answer.
+struct Row {
+    method: &'static str,
+    target: String,
+    headers: Vec<(&'static str, String)>,
+    body: Vec<u8>,
+    send: Send,
+    status: u16,
+    /// `None` where no OCI body can come: HEAD, or hyper refusing the
+    /// framing before any handler runs.
+    code: Option<&'static str>,
+}
+
+fn row(method: &'static str, target: impl Into<String>, status: u16, code: Option<&'static str>) -> Row {
+    Row { method, target: target.into(), headers: Vec::new(), body: Vec::new(), send: Send::Whole, status, code }
+}
+
+impl Row {
+    fn header(mut self, name: &'static str, value: impl Into<String>) -> Row {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    fn body(mut self, body: impl Into<Vec<u8>>) -> Row {
+        self.body = body.into();
+        self
+    }
+
+    fn half_close(mut self) -> Row {
+        self.send = Send::HalfClose;
+        self
+    }
+}
+
+/// A registry with a canary beside its root and a known image inside it.
+struct Hostile {
+    reg: Registry,
+    addr: String,
+}
+
+impl Hostile {
+    async fn new() -> Hostile {
+        let reg = start().await;
+        plant_canary(reg.tmp());
+        let addr = reg.base.strip_prefix("http://").expect("http base").to_owned();
+        Hostile { reg, addr }
+    }
+
+    /// Writes one request as given and reads until the server closes.
+    async fn send(&self, r: &Row) -> Answer {
+        let mut head = format!("{} {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", r.method, r.target, self.addr);
+        let sets_length =
+            r.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-length") || k.starts_with("Transfer"));
+        if !sets_length {
+            head.push_str(&format!("Content-Length: {}\r\n", r.body.len()));
+        }
+        for (k, v) in &r.headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        let mut s = tokio::net::TcpStream::connect(&self.addr).await.expect("connect");
+        s.write_all(head.as_bytes()).await.expect("write head");
+        // The server may answer (and close) before the whole body is read.
+        let _ = s.write_all(&r.body).await;
+        if r.send == Send::HalfClose {
+            let _ = s.shutdown().await;
+        }
+        read_answer(&mut s).await
+    }
+
+    /// Runs each row and checks its answer and that nothing changed.
+    async fn check(&self, rows: &[Row]) {
+        for r in rows {
+            let mut what = format!("{} {} {:?}", r.method, r.target, r.headers);
+            what.truncate(300);
+            let before = self.reg.snapshot();
+            let a = self.send(r).await;
+            let body = String::from_utf8_lossy(&a.body);
+            assert_eq!(a.status, r.status, "{what}: {body}");
+            if let Some(code) = r.code {
+                assert_eq!(a.codes(), [code], "{what}");
+            }
+            assert!(!contains(&a.body, CANARY) && !a.head.contains("CANARY"), "{what}: the canary leaked");
+            assert_eq!(self.reg.snapshot(), before, "{what}: nothing stored or removed");
+            self.assert_alive(&what).await;
+        }
+    }
+
+    /// `GET /v2/` still answers: no handler panicked the server down.
+    async fn assert_alive(&self, after: &str) {
+        let a = self.send(&row("GET", "/v2/", 200, None)).await;
+        assert_eq!((a.status, a.body.as_slice()), (200, &b"{}"[..]), "GET /v2/ after {after}");
+    }
+}
+
+/// A canary file and a fake registry tree (tagged manifest `evil:latest`,
+/// its blob) beside the root, where a traversal would land.
+fn plant_canary(tmp: &std::path::Path) {
+    let digest = sha256(CANARY);
+    let hex = hex_of(&digest);
+    let v2 = tmp.join("canary/docker/registry/v2");
+    let repo = v2.join("repositories/evil");
+    for (path, bytes) in [
+        (v2.join(format!("blobs/sha256/{}/{hex}/data", &hex[..2])), CANARY),
+        (repo.join(format!("_layers/sha256/{hex}/link")), digest.as_bytes()),
+        (repo.join(format!("_manifests/revisions/sha256/{hex}/link")), digest.as_bytes()),
+        (repo.join("_manifests/tags/latest/current/link"), digest.as_bytes()),
+        (tmp.join("canary.txt"), CANARY),
+    ] {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+async fn read_answer(s: &mut tokio::net::TcpStream) -> Answer {
+    let mut buf = Vec::new();
+    // A reset after the answer (unread body bytes) is not a failure.
+    let read = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut chunk = [0u8; 16384];
+        while let Ok(n) = s.read(&mut chunk).await {
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    });
+    read.await.expect("the server answers or hangs up within 5 s");
+    parse_answer(&buf)
+}
+
+/// The first HTTP answer in `buf`, its body de-chunked.
+fn parse_answer(buf: &[u8]) -> Answer {
+    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return Answer { status: 0, head: String::from_utf8_lossy(buf).into_owned(), body: Vec::new() };
+    };
+    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let mut a = Answer { status, head, body: Vec::new() };
+    let rest = &buf[end + 4..];
+    a.body = match a.header("content-length").and_then(|v| v.parse::<usize>().ok()) {
+        Some(n) => rest[..n.min(rest.len())].to_vec(),
+        None if a.header("transfer-encoding").is_some_and(|v| v.contains("chunked")) => dechunk(rest),
+        None => rest.to_vec(),
+    };
+    a
+}
+
+fn dechunk(mut rest: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") {
+        let size = usize::from_str_radix(String::from_utf8_lossy(&rest[..eol]).trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        let data = &rest[eol + 2..];
+        out.extend_from_slice(&data[..size.min(data.len())]);
+        rest = &data[(size + 2).min(data.len())..];
+    }
+    out
+}
+
+/// The request target of a `Location` the server returned.
+fn target_of(reg: &Registry, location: &str) -> String {
+    location.strip_prefix(&reg.base).expect("absolute Location").to_owned()
+}
+
+/// `..`, `//`, `%2e%2e`, absolute paths, upper case, over-long names: all
+/// NAME_INVALID before anything touches storage, the canary's fake tree
+/// included.
+#[tokio::test]
+async fn hostile_repository_names() {
+    let h = Hostile::new().await;
+    let digest = h.reg.push_blob("ok", b"existing").await;
+    let to_canary = "../../../../../canary/docker/registry/v2/repositories/evil";
+    let bad = |target: String| row("GET", target, 400, Some("NAME_INVALID"));
+    let mut rows = vec![
+        bad(format!("/v2/{to_canary}/manifests/latest")),
+        bad(format!("/v2/{to_canary}/tags/list")),
+        bad(format!("/v2/{}/manifests/latest", to_canary.replace('/', "%2F"))),
+        bad(format!("/v2/{}/blobs/{digest}", to_canary.replace("..", "%2e%2e"))),
+        bad(format!("/v2/{}/tags/list", to_canary.replace("..", "%252e%252e"))),
+        bad("/v2//canary/tags/list".into()),
+        bad("/v2//etc/passwd/manifests/latest".into()),
+        bad("/v2/a//b/tags/list".into()),
+        bad("/v2/a/./b/tags/list".into()),
+        bad("/v2/a/%2e/b/tags/list".into()),
+        bad("/v2/_catalog/../evil/tags/list".into()),
+        bad("/v2/Evil/tags/list".into()),
+        bad("/v2/evil/Sub/manifests/latest".into()),
+        bad("/v2/a%00b/tags/list".into()),
+        bad("/v2/a%0a/tags/list".into()),
+        bad(format!("/v2/{}/tags/list", "a".repeat(256))),
+        bad(format!("/v2/{}/tags/list", ["abc"; 65].join("/"))),
+        bad(format!("http://{}/v2/{to_canary}/tags/list", h.addr)),
+        row("PUT", format!("/v2/{to_canary}/manifests/latest"), 400, Some("NAME_INVALID")).body(b"{}".to_vec()),
+        row("DELETE", format!("/v2/{to_canary}/blobs/{digest}"), 400, Some("NAME_INVALID")),
+        row("POST", format!("/v2/{to_canary}/blobs/uploads/"), 400, Some("NAME_INVALID")),
+        row("POST", format!("/v2/ok/blobs/uploads/?mount={digest}&from={to_canary}"), 400, Some("NAME_INVALID")),
+        row("POST", format!("/v2/ok/blobs/uploads/?mount={digest}&from=%2Fetc"), 400, Some("NAME_INVALID")),
+        row("DELETE", format!("/v2/_berth/repositories/{to_canary}"), 400, Some("NAME_INVALID")),
+        // Not API paths at all.
+        row("GET", "//v2/evil/tags/list", 404, None),
+        row("GET", "/v2/../canary.txt", 404, None),
+        row("GET", "/../canary.txt", 404, None),
+        // Refused by the HTTP parser before routing.
+        row("GET", format!("/v2/{}/tags/list", "a".repeat(100_000)), 414, None),
+        row("GET", "/v2/a\\..\\..\\canary/tags/list", 400, None),
+        row("GET", "/v2/a b/tags/list", 400, None),
+    ];
+    // An upload id that walks out of `_uploads`.
+    for id in ["..%2F..%2F..%2F..%2F..%2Fcanary", "..", "%2e%2e"] {
+        rows.push(row("PATCH", format!("/v2/ok/blobs/uploads/{id}?_state=x"), 404, Some("BLOB_UPLOAD_INVALID")));
+    }
+    h.check(&rows).await;
+    h.reg.stop().await;
+}
+
+/// Malformed tags and digests, unknown algorithms, in every place a
+/// reference or digest goes.
+#[tokio::test]
+async fn hostile_references_and_digests() {
+    let h = Hostile::new().await;
+    let (_, manifest) = h.reg.push_image("ok", "v1", "refs").await;
+    let blob = h.reg.push_blob("ok", b"a blob").await;
+    let location = target_of(&h.reg, &h.reg.start_upload("ok").await);
+    let hex = hex_of(&blob).to_owned();
+    let tags = ["-bad", ".hidden", "a%2Fb", "latest%00", "v1%0a", "..", &"t".repeat(129)];
+    let digests = [
+        format!("sha256:{}", &hex[..63]),
+        format!("sha256:{hex}0"),
+        format!("sha256:{}", hex.to_uppercase()),
+        format!("SHA256:{hex}"),
+        format!("sha384:{}", "a".repeat(96)),
+        format!("md5:{}", &hex[..32]),
+        format!("sha256+b64:{hex}"),
+        format!("sha512:{hex}"),
+        format!(":{hex}"),
+        "sha256:".into(),
+        "sha256:..%2F..%2F..%2F..%2Fcanary.txt".into(),
+        format!("sha256:{}%00", &hex[..63]),
+        "latest".into(),
+    ];
+    let mut rows = Vec::new();
+    for tag in tags {
+        for method in ["GET", "PUT", "DELETE"] {
+            let r = row(method, format!("/v2/ok/manifests/{tag}"), 400, Some("TAG_INVALID"));
+            rows.push(r.header("Content-Type", OCI_MANIFEST).body(manifest.clone()));
+        }
+        rows.push(row("HEAD", format!("/v2/ok/manifests/{tag}"), 400, None));
+    }
+    for d in &digests {
+        let invalid = |method, target: String| row(method, target, 400, Some("DIGEST_INVALID"));
+        if d != "latest" {
+            for method in ["GET", "PUT", "DELETE"] {
+                let r = invalid(method, format!("/v2/ok/manifests/{d}"));
+                rows.push(r.header("Content-Type", OCI_MANIFEST).body(manifest.clone()));
+            }
+        }
+        rows.extend([
+            invalid("GET", format!("/v2/ok/blobs/{d}")),
+            invalid("DELETE", format!("/v2/ok/blobs/{d}")),
+            row("HEAD", format!("/v2/ok/blobs/{d}"), 400, None),
+            invalid("GET", format!("/v2/ok/referrers/{d}")),
+            invalid("POST", format!("/v2/ok/blobs/uploads/?digest={d}")).body(b"a blob".to_vec()),
+            invalid("POST", format!("/v2/other/blobs/uploads/?mount={d}&from=ok")),
+            // The session survives a bad digest on its PUT.
+            invalid("PUT", with_param(&location, "digest", d)).body(b"a blob".to_vec()),
+        ]);
+    }
+    h.check(&rows).await;
+    let r = h.reg.get(&location).await;
+    assert_eq!((r.status().as_u16(), hdr(&r, "range").as_deref()), (204, Some("0-0")));
+    h.reg.stop().await;
+}
