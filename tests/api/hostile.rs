@@ -132,7 +132,10 @@ impl Hostile {
                 assert_eq!(a.codes(), [code], "{what}");
             }
             assert!(!contains(&a.body, CANARY) && !a.head.contains("CANARY"), "{what}: the canary leaked");
-            assert_eq!(self.reg.snapshot(), before, "{what}: nothing stored or removed");
+            let after = self.reg.snapshot();
+            let added: Vec<_> = after.difference(&before).collect();
+            let removed: Vec<_> = before.difference(&after).collect();
+            assert!(added.is_empty() && removed.is_empty(), "{what}: stored {added:?}, removed {removed:?}");
             self.assert_alive(&what).await;
         }
     }
@@ -325,5 +328,153 @@ async fn hostile_references_and_digests() {
     h.check(&rows).await;
     let r = h.reg.get(&location).await;
     assert_eq!((r.status().as_u16(), hdr(&r, "range").as_deref()), (204, Some("0-0")));
+    h.reg.stop().await;
+}
+
+/// `Content-Range` that goes backwards, overlaps, skips ahead, overflows or
+/// lies about the length, and bodies that end before their
+/// `Content-Length`: nothing is appended, and the session still completes.
+#[tokio::test]
+async fn hostile_content_ranges_and_short_bodies() {
+    let h = Hostile::new().await;
+    let location = h.reg.start_upload("up").await;
+    let r = h.reg.patch(&location, b"0123", Some((0, 4))).await;
+    assert_eq!(r.status(), 202);
+    let session = target_of(&h.reg, &hdr(&r, "location").unwrap());
+    let patch = |range: &str, body: &[u8], status, code| {
+        row("PATCH", session.clone(), status, code).header("Content-Range", range).body(body.to_vec())
+    };
+    let range = |range: &str| patch(range, b"4567", 416, Some("RANGE_INVALID"));
+    let max = u64::MAX;
+    let rows = vec![
+        range("7-4"),
+        range("0-3"),
+        range("2-5"),
+        range("8-11"),
+        range("4-3"),
+        range("-4-7"),
+        range("4 - 7"),
+        range("0x4-0x7"),
+        range("4-7,8-9"),
+        range(""),
+        range("bytes 4-7/2"),
+        patch(&format!("4-{max}"), b"4567", 400, Some("SIZE_INVALID")),
+        range(&format!("0-{max}")),
+        patch(&format!("{max}-{max}"), b"4", 416, Some("RANGE_INVALID")),
+        range("4-99999999999999999999"),
+        // Content-Range and Content-Length disagree.
+        patch("4-7", b"45", 400, Some("SIZE_INVALID")),
+        patch("4-5", b"4567", 400, Some("SIZE_INVALID")),
+        // A chunked body longer or shorter than the range says.
+        patch("4-7", b"2\r\n45\r\n0\r\n\r\n", 400, Some("SIZE_INVALID")).header("Transfer-Encoding", "chunked"),
+        patch("4-5", b"4\r\n4567\r\n0\r\n\r\n", 400, Some("SIZE_INVALID")).header("Transfer-Encoding", "chunked"),
+        // The body ends before its Content-Length.
+        patch("4-7", b"45", 404, Some("BLOB_UPLOAD_INVALID")).header("Content-Length", "4").half_close(),
+        row("PATCH", session.clone(), 404, Some("BLOB_UPLOAD_INVALID"))
+            .header("Content-Length", "4")
+            .body(b"45".to_vec())
+            .half_close(),
+        // Framing the HTTP parser refuses.
+        patch("4-7", b"4567", 400, None).header("Content-Length", "abc"),
+        patch("4-7", b"4567", 400, None).header("Content-Length", "-4"),
+        patch("4-7", b"4567", 400, None).header("Content-Length", "4").header("Content-Length", "5"),
+    ];
+    h.check(&rows).await;
+    // The session took none of it: the next chunk and the PUT complete it.
+    let r = h.reg.patch(&h.reg.url(&session), b"4567", Some((4, 4))).await;
+    assert_eq!((r.status().as_u16(), hdr(&r, "range").as_deref()), (202, Some("0-7")));
+    let digest = sha256(b"01234567");
+    let r = h.reg.send(reqwest::Method::PUT, &with_param(&hdr(&r, "location").unwrap(), "digest", &digest)).await;
+    assert_eq!(r.status(), 201);
+    assert_eq!(std::fs::read(h.reg.blob_data(&digest)).unwrap(), b"01234567");
+    h.reg.stop().await;
+}
+
+/// Monolithic uploads, last chunks and manifests whose bodies end early,
+/// run past `Content-Length`, or whose lengths disagree.
+#[tokio::test]
+async fn hostile_body_lengths() {
+    let h = Hostile::new().await;
+    let (_, manifest) = h.reg.push_image("ok", "v1", "lengths").await;
+    // A session holding bytes already: a cut last chunk must leave them.
+    let r = h.reg.patch(&h.reg.start_upload("ok").await, b"01", Some((0, 2))).await;
+    let session = target_of(&h.reg, &hdr(&r, "location").unwrap());
+    let data = b"0123456789";
+    let digest = sha256(data);
+    let post = |status, code| row("POST", format!("/v2/ok/blobs/uploads/?digest={digest}"), status, code);
+    let put = |status, code| row("PUT", with_param(&session, "digest", &digest), status, code);
+    let manifest_put =
+        |status, code| row("PUT", "/v2/ok/manifests/v2", status, code).header("Content-Type", OCI_MANIFEST);
+    let length = |n: usize| n.to_string();
+    let rows = vec![
+        // Shorter than declared, then the client stops sending.
+        post(404, Some("BLOB_UPLOAD_INVALID")).header("Content-Length", length(10)).body(&data[..6]).half_close(),
+        put(404, Some("BLOB_UPLOAD_INVALID")).header("Content-Length", length(10)).body(&data[..6]).half_close(),
+        manifest_put(404, Some("BLOB_UPLOAD_INVALID"))
+            .header("Content-Length", length(manifest.len()))
+            .body(&manifest[..manifest.len() / 2])
+            .half_close(),
+        // Longer than declared: only the declared bytes are the body.
+        post(400, Some("DIGEST_INVALID")).header("Content-Length", length(6)).body(data.to_vec()),
+        manifest_put(400, Some("MANIFEST_INVALID"))
+            .header("Content-Length", length(manifest.len() - 2))
+            .body(manifest.clone()),
+        // Content-Range and Content-Length disagree, or the range does not
+        // start a blob.
+        post(400, Some("SIZE_INVALID")).header("Content-Range", "0-3").body(data.to_vec()),
+        post(416, Some("RANGE_INVALID")).header("Content-Range", "4-13").body(data.to_vec()),
+        post(400, Some("SIZE_INVALID"))
+            .header("Content-Range", "0-9")
+            .header("Transfer-Encoding", "chunked")
+            .body(b"4\r\n0123\r\n0\r\n\r\n".to_vec()),
+        // Declared too large for a manifest: refused before reading.
+        manifest_put(413, Some("MANIFEST_INVALID"))
+            .header("Content-Length", length(4 * 1024 * 1024 + 1))
+            .body(manifest.clone())
+            .half_close(),
+    ];
+    h.check(&rows).await;
+    let r = h.reg.get(&session).await;
+    assert_eq!((r.status().as_u16(), hdr(&r, "range").as_deref()), (204, Some("0-1")), "the session is intact");
+    h.reg.stop().await;
+}
+
+/// Bytes past `Content-Length` on a kept-alive connection are the next
+/// request, never part of the chunk or blob: the chunk holds exactly the
+/// declared bytes and the garbage gets the parser's 400.
+#[tokio::test]
+async fn bytes_past_content_length_do_not_join_the_upload() {
+    let h = Hostile::new().await;
+    let location = h.reg.start_upload("up").await;
+    let r = h.reg.patch(&location, b"0123", Some((0, 4))).await;
+    let session = target_of(&h.reg, &hdr(&r, "location").unwrap());
+    let id = hdr(&r, "docker-upload-uuid").unwrap();
+    let mono = sha256(b"abcd");
+    for (target, body, range) in
+        [(session.clone(), "4567", Some("4-7")), (format!("/v2/up/blobs/uploads/?digest={mono}"), "abcd", None)]
+    {
+        let method = if range.is_some() { "PATCH" } else { "POST" };
+        let range = range.map(|r| format!("Content-Range: {r}\r\n")).unwrap_or_default();
+        let request = format!(
+            "{method} {target} HTTP/1.1\r\nHost: {}\r\n{range}Content-Length: 4\r\n\r\n{body}\x00\x01 efgh not http\r\n\r\n",
+            h.addr
+        );
+        let mut s = tokio::net::TcpStream::connect(&h.addr).await.unwrap();
+        s.write_all(request.as_bytes()).await.unwrap();
+        s.shutdown().await.unwrap();
+        let mut answers = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut answers)).await;
+        let answers = String::from_utf8_lossy(&answers);
+        let statuses: Vec<&str> = answers.match_indices("HTTP/1.1 ").map(|(i, _)| &answers[i + 9..i + 12]).collect();
+        let first = if method == "PATCH" { "202" } else { "201" };
+        assert_eq!(statuses, [first, "400"], "{method}: {answers}");
+        h.assert_alive(method).await;
+    }
+    let data = std::fs::read(h.reg.repo_dir("up").join(format!("_uploads/{id}/data"))).unwrap();
+    assert_eq!(data, b"01234567");
+    assert_eq!(std::fs::read(h.reg.blob_data(&mono)).unwrap(), b"abcd");
+    for tail in [&b"abcd\x00\x01 efgh not http\r\n\r\n"[..], b"abcd\x00\x01 efgh", b"4567\x00"] {
+        assert!(!h.reg.blob_data(&sha256(tail)).exists());
+    }
     h.reg.stop().await;
 }
