@@ -124,6 +124,8 @@ impl Hostile {
         for r in rows {
             let mut what = format!("{} {} {:?}", r.method, r.target, r.headers);
             what.truncate(300);
+            let tail = &r.body[r.body.len().saturating_sub(100)..];
+            what.push_str(&format!(" body of {} bytes ending {:?}", r.body.len(), String::from_utf8_lossy(tail)));
             let before = self.reg.snapshot();
             let a = self.send(r).await;
             let body = String::from_utf8_lossy(&a.body);
@@ -477,4 +479,149 @@ async fn bytes_past_content_length_do_not_join_the_upload() {
         assert!(!h.reg.blob_data(&sha256(tail)).exists());
     }
     h.reg.stop().await;
+}
+
+/// A config and a layer in `name`, as descriptors.
+async fn image_blobs(reg: &Registry, name: &str, seed: &str) -> (Desc, Desc) {
+    let config = format!("{{\"architecture\":\"amd64\",\"os\":\"linux\",\"seed\":\"{seed}\"}}");
+    let layer = format!("layer of {seed}");
+    reg.push_blob(name, config.as_bytes()).await;
+    reg.push_blob(name, layer.as_bytes()).await;
+    (Desc::of(OCI_CONFIG, config.as_bytes()), Desc::of(OCI_LAYER, layer.as_bytes()))
+}
+
+/// `depth` arrays inside each other.
+fn nested(depth: usize) -> String {
+    format!("{}{}", "[".repeat(depth), "]".repeat(depth))
+}
+
+/// Manifests that are not JSON, too deep, too large, malformed in their
+/// fields, or that reference what the repository does not hold: another
+/// repository's blob, a manifest where a blob belongs and the reverse, a
+/// child not pushed yet, the canary's blob.
+#[tokio::test]
+async fn hostile_manifests() {
+    let h = Hostile::new().await;
+    let (config, layer) = image_blobs(&h.reg, "ok", "m").await;
+    let (pushed, _) = h.reg.push_image("ok", "v1", "pushed").await;
+    let elsewhere = b"a layer only in another repository";
+    h.reg.push_blob("other", elsewhere).await;
+    let image = |config: &Desc, layers: &[Desc], extra: &str| image_manifest(Some(OCI_MANIFEST), config, layers, extra);
+    let valid = image(&config, std::slice::from_ref(&layer), "");
+    let text = String::from_utf8(valid.clone()).unwrap();
+    let with_size = |size: &str| text.replacen(&format!("\"size\" : {}", layer.size), &format!("\"size\" : {size}"), 1);
+    let index = |children: &[Desc]| index_manifest(Some(OCI_INDEX), children, "");
+    let as_manifest = |d: &Desc| Desc { media_type: OCI_MANIFEST.into(), ..d.clone() };
+    let canary = Desc { media_type: OCI_LAYER.into(), digest: sha256(CANARY), size: CANARY.len() };
+    let not_pushed = image(&config, std::slice::from_ref(&layer), r#", "annotations": {"never": "pushed"}"#);
+    let subject =
+        |digest: &str| format!(r#", "subject": {{"mediaType": "{OCI_MANIFEST}", "digest": "{digest}", "size": 1}}"#);
+    let many_keys: String = (0..100_000).map(|i| format!("\"k{i}\":{i}")).collect::<Vec<_>>().join(",");
+    let mut deep_index = format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":"#);
+    for _ in 0..1000 {
+        deep_index.push_str(r#"[{"mediaType":"x","manifests":"#);
+    }
+    deep_index.push_str(&"[]}]".repeat(1000));
+    deep_index.push('}');
+    let long_type = "x".repeat(10_000);
+    let invalid: Vec<(&str, Vec<u8>)> = vec![
+        (OCI_MANIFEST, vec![0xff, 0xfe, 0x00, 0x01, 0x80]),
+        (OCI_MANIFEST, [&b"\xef\xbb\xbf"[..], &valid].concat()),
+        (OCI_MANIFEST, [&valid[..], b"x"].concat()),
+        (OCI_MANIFEST, [&valid[..], b"{}"].concat()),
+        (OCI_MANIFEST, valid[..valid.len() / 2].to_vec()),
+        (OCI_MANIFEST, image(&config, &[layer.clone()], &format!(", \"x\": {}", nested(1000))).to_vec()),
+        (OCI_MANIFEST, image(&config, &[layer.clone()], &format!(", \"x\": {}", nested(100_000))).to_vec()),
+        (OCI_INDEX, deep_index.into_bytes()),
+        (OCI_MANIFEST, format!("{{{many_keys}}}").into_bytes()),
+        (OCI_MANIFEST, image(&config, &[layer.clone()], r#", "annotations": {"a": 1}"#)),
+        (OCI_MANIFEST, image(&config, &[layer.clone()], r#", "annotations": {"a": {"b": "c"}}"#)),
+        (OCI_MANIFEST, image(&config, &[layer.clone()], &subject("v1"))),
+        (OCI_MANIFEST, image(&config, &[layer.clone()], &subject(&format!("sha384:{}", "a".repeat(96))))),
+        (OCI_MANIFEST, with_size("-1").into_bytes()),
+        (OCI_MANIFEST, with_size("1.5").into_bytes()),
+        (OCI_MANIFEST, with_size("1e400").into_bytes()),
+        (OCI_MANIFEST, with_size("NaN").into_bytes()),
+        (OCI_MANIFEST, with_size("\"12\"").into_bytes()),
+        (OCI_MANIFEST, with_size("18446744073709551616").into_bytes()),
+        (OCI_MANIFEST, with_size(&(layer.size + 1).to_string()).into_bytes()),
+        (&long_type, valid.clone()),
+    ];
+    let unknown: Vec<(&str, Vec<u8>)> = vec![
+        (OCI_MANIFEST, image(&Desc::of(OCI_CONFIG, elsewhere), &[layer.clone()], "")),
+        (OCI_MANIFEST, image(&config, &[Desc::of(OCI_LAYER, elsewhere)], "")),
+        (OCI_MANIFEST, image(&config, &[Desc { media_type: OCI_LAYER.into(), ..pushed_desc(&h, &pushed).await }], "")),
+        (OCI_MANIFEST, image(&config, &[canary.clone()], "")),
+        (OCI_INDEX, index(&[as_manifest(&layer)])),
+        (OCI_INDEX, index(&[Desc::of(OCI_MANIFEST, &not_pushed)])),
+        (OCI_INDEX, index(&[as_manifest(&canary)])),
+        // Duplicate keys: the last one counts, as in Go (distribution).
+        (OCI_MANIFEST, image(&config, &[layer.clone()], &format!(r#", "layers": [{}]"#, canary.json()))),
+    ];
+    let mut rows = Vec::new();
+    for (content_type, body) in invalid {
+        let r = row("PUT", "/v2/ok/manifests/t", 400, Some("MANIFEST_INVALID"));
+        rows.push(r.header("Content-Type", content_type).body(body));
+    }
+    for (content_type, body) in unknown {
+        for target in ["/v2/ok/manifests/t".to_owned(), format!("/v2/ok/manifests/{}", sha256(&body))] {
+            let r = row("PUT", target, 400, Some("MANIFEST_BLOB_UNKNOWN"));
+            rows.push(r.header("Content-Type", content_type).body(body.clone()));
+        }
+    }
+    // Too large, declared or streamed.
+    let large = [&valid[..], &vec![b' '; 4 * 1024 * 1024]].concat();
+    rows.push(
+        row("PUT", "/v2/ok/manifests/t", 413, Some("MANIFEST_INVALID"))
+            .header("Content-Type", OCI_MANIFEST)
+            .body(large.clone()),
+    );
+    let chunked = [format!("{:x}\r\n", large.len()).as_bytes(), &large, b"\r\n0\r\n\r\n"].concat();
+    let r = row("PUT", "/v2/ok/manifests/t", 413, Some("MANIFEST_INVALID")).header("Transfer-Encoding", "chunked");
+    rows.push(r.header("Content-Type", OCI_MANIFEST).body(chunked));
+    h.check(&rows).await;
+    expect_error(h.reg.get("/v2/ok/manifests/t").await, 404, "MANIFEST_UNKNOWN").await;
+    h.reg.stop().await;
+}
+
+/// The descriptor of a manifest pushed to `ok`.
+async fn pushed_desc(h: &Hostile, digest: &str) -> Desc {
+    let body = h.reg.get(&format!("/v2/ok/manifests/{digest}")).await.bytes().await.unwrap();
+    Desc::of(OCI_MANIFEST, &body)
+}
+
+/// A manifest with a key twice, or with a field of a shape berth's
+/// validation ignores, means the same to every reader: validation, the
+/// served Content-Type and garbage collection (which must not take blobs
+/// the stored manifest references).
+#[tokio::test]
+async fn duplicate_keys_and_odd_fields_mean_the_same_to_every_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let (reg, _) = start_on(&dir).await;
+    let (config, layer) = image_blobs(&reg, "dup", "twice").await;
+    let (odd_config, odd_layer) = image_blobs(&reg, "dup", "odd").await;
+    let missing = Desc::of(OCI_LAYER, b"never pushed");
+    let twice = image_manifest(Some(OCI_MANIFEST), &config, &[missing], &format!(r#", "layers": [{}]"#, layer.json()));
+    let odd = image_manifest(Some(OCI_MANIFEST), &odd_config, &[odd_layer.clone()], r#", "fsLayers": 1"#);
+    reg.push_manifest("dup", "twice", OCI_MANIFEST, &twice).await;
+    reg.push_manifest("dup", "odd", OCI_MANIFEST, &odd).await;
+    let index = format!(
+        r#"{{"mediaType": "{OCI_MANIFEST}", "schemaVersion": 2, "manifests": [{}], "mediaType": "{OCI_INDEX}"}}"#,
+        Desc::of(OCI_MANIFEST, &twice).json()
+    );
+    reg.push_manifest("dup", "index", OCI_INDEX, index.as_bytes()).await;
+    let r = reg.get("/v2/dup/manifests/index").await;
+    assert_eq!(hdr(&r, "content-type").as_deref(), Some(OCI_INDEX), "served as the type it was validated as");
+    assert_eq!(r.bytes().await.unwrap(), index.as_bytes());
+    reg.stop().await;
+
+    let root = dir.path().join("root");
+    let (report, lines) = collect_garbage(&root, berth::registry::GcOptions::default()).await;
+    assert!(report.blobs.is_empty() && report.layer_links == 0, "{lines:#?}");
+    let (reg, _) = start_on(&dir).await;
+    for d in [&config, &layer, &odd_config, &odd_layer] {
+        let r = reg.get(&format!("/v2/dup/blobs/{}", d.digest)).await;
+        assert_eq!((r.status().as_u16(), sha256(&r.bytes().await.unwrap())), (200, d.digest.clone()));
+    }
+    reg.stop().await;
 }
