@@ -4,13 +4,16 @@
 //! and `//` reach berth as written, and bodies can be shorter or longer than
 //! their `Content-Length`.
 //!
-//! After every row: nothing was stored or removed (the temp directory's
-//! snapshot is unchanged), no answer carries the canary planted beside the
-//! storage root (a file and a whole fake registry tree with a tagged image),
-//! and the server still answers `GET /v2/` (a panic would drop the
-//! connection or answer 500).
+//! After every row: nothing was stored, changed or removed (every path, and
+//! every file's bytes, in the temp directory are as before), no answer
+//! carries the canary planted beside the storage root (a file and a whole
+//! fake registry tree with a tagged image), and the server still answers
+//! `GET /v2/` (a panic would drop the connection or answer 500).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::{
+    collections::BTreeMap,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
 use aws_lc_rs::{
     rand::SystemRandom,
@@ -93,7 +96,7 @@ impl Row {
     }
 }
 
-/// A registry with a canary beside its root and a known image inside it.
+/// A registry with a canary beside its root.
 struct Hostile {
     reg: Registry,
     addr: String,
@@ -141,7 +144,7 @@ impl Hostile {
             what.truncate(300);
             let tail = &r.body[r.body.len().saturating_sub(100)..];
             what.push_str(&format!(" body of {} bytes ending {:?}", r.body.len(), String::from_utf8_lossy(tail)));
-            let before = self.reg.snapshot();
+            let before = contents(self.reg.tmp());
             let a = self.send(r).await;
             let body = String::from_utf8_lossy(&a.body);
             assert_eq!(a.status, r.status, "{what}: {body}");
@@ -149,10 +152,10 @@ impl Hostile {
                 assert_eq!(a.codes(), [code], "{what}");
             }
             assert!(!contains(&a.body, CANARY) && !a.head.contains("CANARY"), "{what}: the canary leaked");
-            let after = self.reg.snapshot();
-            let added: Vec<_> = after.difference(&before).collect();
-            let removed: Vec<_> = before.difference(&after).collect();
-            assert!(added.is_empty() && removed.is_empty(), "{what}: stored {added:?}, removed {removed:?}");
+            let after = contents(self.reg.tmp());
+            let changed: Vec<_> = after.iter().filter(|(path, data)| before.get(*path) != Some(data)).collect();
+            let removed: Vec<_> = before.keys().filter(|path| !after.contains_key(*path)).collect();
+            assert!(changed.is_empty() && removed.is_empty(), "{what}: stored {changed:?}, removed {removed:?}");
             self.assert_alive(&what).await;
         }
     }
@@ -183,6 +186,26 @@ fn plant_canary(tmp: &std::path::Path) {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, bytes).unwrap();
     }
+}
+
+/// Every path below `top` (directories end in `/`) with, for files, the
+/// digest of their bytes: a link that moved shows as well as a new file.
+fn contents(top: &std::path::Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut pending = vec![top.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let rel = path.strip_prefix(top).unwrap().display().to_string();
+            if path.is_dir() {
+                out.insert(format!("{rel}/"), String::new());
+                pending.push(path);
+            } else {
+                out.insert(rel, sha256(&std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    out
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
