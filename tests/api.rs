@@ -16,6 +16,8 @@ mod errors;
 mod gc;
 #[path = "api/headers.rs"]
 mod headers;
+#[path = "api/hostile.rs"]
+mod hostile;
 #[path = "api/layout.rs"]
 mod layout;
 #[path = "api/limits.rs"]

@@ -60,14 +60,25 @@ pub fn parse_range(header: Option<&str>, size: u64) -> RangeRequest {
 pub fn parse_content_range(header: &str) -> Option<(u64, u64)> {
     let spec = header.trim();
     let spec = spec.strip_prefix("bytes ").or_else(|| spec.strip_prefix("bytes=")).unwrap_or(spec);
-    let spec = spec.split('/').next()?;
+    let (spec, total) = match spec.split_once('/') {
+        Some((range, total)) => (range, Some(total)),
+        None => (spec, None),
+    };
     let (start, end) = spec.split_once('-')?;
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     if !digits(start) || !digits(end) {
         return None;
     }
     let (start, end): (u64, u64) = (start.parse().ok()?, end.parse().ok()?);
-    (end >= start).then(|| (start, end - start + 1))
+    // RFC 9110 14.4: a complete length at or below the last byte makes the
+    // whole field invalid; `*` (unknown) is fine.
+    match total {
+        Some("*") | None => {}
+        Some(total) if digits(total) && total.parse::<u64>().is_ok_and(|t| t > end) => {}
+        Some(_) => return None,
+    }
+    // `0-18446744073709551615` declares 2^64 bytes, which no u64 holds.
+    (end >= start).then(|| (end - start).checked_add(1)).flatten().map(|len| (start, len))
 }
 
 #[cfg(test)]
@@ -100,7 +111,10 @@ mod tests {
         assert_eq!(parse_content_range("0-99"), Some((0, 100)));
         assert_eq!(parse_content_range("bytes 100-199/1000"), Some((100, 100)));
         assert_eq!(parse_content_range("5-5"), Some((5, 1)));
-        for bad in ["", "5-4", "-5", "5-", "a-b", "1-2-3", "+1-2"] {
+        assert_eq!(parse_content_range("bytes 0-9/*"), Some((0, 10)));
+        assert_eq!(parse_content_range("0-18446744073709551614"), Some((0, u64::MAX)));
+        for bad in ["", "5-4", "-5", "5-", "a-b", "1-2-3", "+1-2", "0-18446744073709551615", "4-7/2", "4-7/7", "4-7/x"]
+        {
             assert_eq!(parse_content_range(bad), None, "{bad}");
         }
     }

@@ -10,7 +10,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use serde::Deserialize;
+use serde_json::Value;
 
 use super::{Digest, RegistryError, RepoName, layout};
 
@@ -19,44 +19,42 @@ const MAX_DEPTH: usize = 8;
 
 /// The digests a stored manifest points at, read leniently: any manifest
 /// distribution may have stored (schema1 included) names its blobs here.
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
+#[derive(Default)]
 pub(super) struct References {
-    config: Option<Target>,
-    #[serde(default)]
-    layers: Vec<Target>,
-    #[serde(default)]
-    manifests: Vec<Target>,
-    #[serde(default)]
-    fs_layers: Vec<BlobSum>,
-}
-
-#[derive(Deserialize)]
-struct Target {
-    digest: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct BlobSum {
-    blob_sum: String,
+    blobs: Vec<Digest>,
+    manifests: Vec<Digest>,
 }
 
 impl References {
-    /// Parses a manifest; anything unreadable references nothing.
+    /// Parses a manifest; anything unreadable references nothing. It is
+    /// read through a `Value`, as validation reads it: a key given twice
+    /// counts the last time (a struct would refuse the whole body, and the
+    /// blobs it names would go), and an entry of an odd shape drops only
+    /// itself.
     pub(super) fn of(body: &[u8]) -> Self {
-        serde_json::from_slice(body).unwrap_or_default()
+        let manifest: Value = serde_json::from_slice(body).unwrap_or_default();
+        let digests = |key: &str, field: &str| -> Vec<Digest> {
+            let entries = match manifest.get(key) {
+                Some(Value::Array(entries)) => entries.as_slice(),
+                Some(one) => std::slice::from_ref(one),
+                None => &[],
+            };
+            entries.iter().filter_map(|e| e.get(field)?.as_str()?.parse().ok()).collect()
+        };
+        let mut blobs = digests("config", "digest");
+        blobs.extend(digests("layers", "digest"));
+        blobs.extend(digests("fsLayers", "blobSum"));
+        References { blobs, manifests: digests("manifests", "digest") }
     }
 
     /// The blobs: config and layers (or schema1's `fsLayers`).
     pub(super) fn blobs(&self) -> impl Iterator<Item = Digest> + '_ {
-        let targets = self.config.iter().chain(&self.layers).map(|t| t.digest.as_str());
-        targets.chain(self.fs_layers.iter().map(|b| b.blob_sum.as_str())).filter_map(|d| d.parse().ok())
+        self.blobs.iter().cloned()
     }
 
     /// The child manifests of an index.
     pub(super) fn manifests(&self) -> impl Iterator<Item = Digest> + '_ {
-        self.manifests.iter().filter_map(|t| t.digest.parse().ok())
+        self.manifests.iter().cloned()
     }
 }
 

@@ -144,7 +144,17 @@ impl super::Registry {
     /// Uploads a whole blob in one request (POST with `?digest=`).
     pub async fn upload_blob(&self, name: &RepoName, digest: &Digest, chunk: Chunk) -> Result<BlobInfo, RegistryError> {
         let session = self.start_upload(name).await?;
-        self.finish_upload(name, &session.id, digest, Some(chunk)).await
+        let finished = self.finish_upload(name, &session.id, digest, Some(chunk)).await;
+        // finish_upload keeps a session whose last chunk failed, for the
+        // client to retry; this client never learnt of the session, so it
+        // would only linger until purged.
+        if finished.is_err() {
+            match self.cancel_upload(name, &session.id).await {
+                Ok(()) | Err(RegistryError::BlobUploadUnknown) => {}
+                Err(e) => tracing::warn!(error = %e, "removing a failed monolithic upload's session"),
+            }
+        }
+        finished
     }
 
     /// Cancels a session and deletes what it received.

@@ -146,6 +146,11 @@ pub fn parse(body: &[u8], content_type: Option<&str>) -> Result<Manifest, String
             (None, manifests)
         }
     };
+    // The image spec's annotations map strings to strings; referrers lists
+    // hand them to clients that decode them so (distribution refuses others).
+    if let Some((key, _)) = raw.annotations.iter().flatten().find(|(_, v)| !v.is_string()) {
+        return Err(format!("annotation {key:?} is not a string"));
+    }
     let artifact_type = raw.artifact_type.or_else(|| config.as_ref().map(|c| c.media_type.clone()));
     Ok(Manifest {
         media_type,
@@ -160,16 +165,13 @@ pub fn parse(body: &[u8], content_type: Option<&str>) -> Result<Manifest, String
 
 /// The media type a stored manifest is served as: its `mediaType` field, or
 /// the OCI type its shape implies (what validation chose when it was pushed).
+/// Read through a `Value` as validation reads it, so a key given twice
+/// counts the last time here too.
 pub fn served_media_type(body: &[u8]) -> String {
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Head {
-        media_type: Option<String>,
-        manifests: Option<serde::de::IgnoredAny>,
-    }
-    match serde_json::from_slice::<Head>(body) {
-        Ok(Head { media_type: Some(mt), .. }) => mt,
-        Ok(Head { manifests: Some(_), .. }) => media_type::OCI_INDEX.to_owned(),
+    let manifest: Value = serde_json::from_slice(body).unwrap_or_default();
+    match (manifest.get("mediaType").and_then(Value::as_str), manifest.get("manifests")) {
+        (Some(media_type), _) => media_type.to_owned(),
+        (None, Some(manifests)) if !manifests.is_null() => media_type::OCI_INDEX.to_owned(),
         _ => media_type::OCI_MANIFEST.to_owned(),
     }
 }
