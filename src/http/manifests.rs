@@ -63,7 +63,14 @@ pub async fn handle(app: &App, req: &mut Req, name: &RepoName, reference: &str) 
             if req.content_length().is_some_and(|len| len > limit as u64) {
                 return Err(too_large(limit));
             }
-            let body = req.collect(limit).await?.ok_or_else(|| too_large(limit))?;
+            let body = req
+                .collect(limit)
+                .await
+                .map_err(|e| {
+                    ApiError::new(StatusCode::BAD_REQUEST, "MANIFEST_INVALID", "manifest invalid")
+                        .detail(format!("reading the manifest: {e}"))
+                })?
+                .ok_or_else(|| too_large(limit))?;
             let content_type = req.header(header::CONTENT_TYPE).map(str::to_owned);
             let put = app.registry.put_manifest(name, &reference, content_type.as_deref(), body.clone()).await?;
             app.publish(req, Action::Push, || app.manifest_target(req, name, tag_of(&reference), &put.digest, &body));

@@ -165,11 +165,12 @@ impl Req {
     }
 
     /// Reads the whole body; `None` when it is longer than `limit` bytes.
-    pub async fn collect(&mut self, limit: usize) -> Result<Option<Bytes>, ApiError> {
+    /// Fails when the client stops sending early or goes quiet.
+    pub async fn collect(&mut self, limit: usize) -> std::io::Result<Option<Bytes>> {
         let mut body = self.body_stream();
         let mut collected = BytesMut::new();
         while let Some(frame) = body.next().await {
-            let frame = frame.map_err(|e| ApiError::upload_invalid(format!("reading request body: {e}")))?;
+            let frame = frame?;
             if collected.len() + frame.len() > limit {
                 return Ok(None);
             }

@@ -452,7 +452,7 @@ async fn hostile_body_lengths() {
         // Shorter than declared, then the client stops sending.
         post(404, Some("BLOB_UPLOAD_INVALID")).header("Content-Length", length(10)).body(&data[..6]).half_close(),
         put(404, Some("BLOB_UPLOAD_INVALID")).header("Content-Length", length(10)).body(&data[..6]).half_close(),
-        manifest_put(404, Some("BLOB_UPLOAD_INVALID"))
+        manifest_put(400, Some("MANIFEST_INVALID"))
             .header("Content-Length", length(manifest.len()))
             .body(&manifest[..manifest.len() / 2])
             .half_close(),
