@@ -175,15 +175,15 @@ async fn resume(client: &Client, p: &Pending) -> Res<bool> {
     if r.status() != 204 {
         return Err(Fail::Bad(format!("{what}: status GET answered {}", r.status())));
     }
-    let size = held(client, &r, p).await?;
+    let (size, now) = held(client, &r, p).await?;
     // A completing PUT may have moved the bytes to the blob store already.
     let plausible = (p.acked..=p.sent).contains(&size) || (p.finishing && size == 0);
     if !plausible {
         return Err(Fail::Bad(format!("{what}: the session holds {size} bytes")));
     }
     let mut location = header(&r, "location");
-    if size < p.data.len() {
-        location = client.patch(&location, &p.data, size, p.data.len(), &what).await?;
+    if now < p.data.len() {
+        location = client.patch(&location, &p.data, now, p.data.len(), &what).await?;
     }
     let put = client.req(Method::PUT, &format!("{location}&digest={}", p.digest));
     let r = client.expect(put, 201, &what).await?;
@@ -194,19 +194,20 @@ async fn resume(client: &Client, p: &Pending) -> Res<bool> {
     Ok(true)
 }
 
-/// How many bytes a session holds, from its status Range. distribution's
-/// `0-0` means 0 or 1 byte: a probe PATCH of the first byte tells which.
-async fn held(client: &Client, status: &reqwest::Response, p: &Pending) -> Res<usize> {
+/// How many bytes a session held, from its status Range, and holds now.
+/// distribution's `0-0` means 0 or 1 byte: a PATCH of the first byte tells
+/// which (202: there were none, and now there is one).
+async fn held(client: &Client, status: &reqwest::Response, p: &Pending) -> Res<(usize, usize)> {
     let range = header(status, "range");
     let last: usize = range
         .strip_prefix("0-")
         .and_then(|n| n.parse().ok())
         .ok_or_else(|| Fail::Bad(format!("status Range {range:?}")))?;
     if p.data.is_empty() {
-        return Ok(0);
+        return Ok((0, 0));
     }
     if last > 0 {
-        return Ok(last + 1);
+        return Ok((last + 1, last + 1));
     }
     let probe = client
         .req(Method::PATCH, &header(status, "location"))
@@ -215,7 +216,8 @@ async fn held(client: &Client, status: &reqwest::Response, p: &Pending) -> Res<u
         .body(p.data.slice(..1));
     let r = client.send(probe).await?;
     match r.status().as_u16() {
-        202 | 416 => Ok(1),
+        202 => Ok((0, 1)),
+        416 => Ok((1, 1)),
         other => Err(Fail::Bad(format!("probe PATCH answered {other}"))),
     }
 }
