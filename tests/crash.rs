@@ -221,3 +221,201 @@ async fn held(client: &Client, status: &reqwest::Response, p: &Pending) -> Res<(
         other => Err(Fail::Bad(format!("probe PATCH answered {other}"))),
     }
 }
+
+/// A tmpfs mounted for one test, unmounted when dropped (even on a panic).
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` at `dir`; None, saying why, when this
+    /// process may not mount (not root, or no CAP_SYS_ADMIN).
+    fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: mounting a tmpfs needs root");
+            return None;
+        }
+        std::fs::create_dir_all(dir).expect("mount point");
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .expect("run mount");
+        if !out.status.success() {
+            eprintln!("skipped: cannot mount a tmpfs: {}", String::from_utf8_lossy(&out.stderr));
+            return None;
+        }
+        Some(Tmpfs(dir.to_owned()))
+    }
+
+    fn resize(&self, size: &str) {
+        let status = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "remount {size}");
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A request of a push that the full disk refused.
+struct Refused {
+    what: String,
+    status: u16,
+    body: String,
+}
+
+/// Sends one request of a push: its response, or how it was refused.
+async fn step(
+    client: &Client,
+    req: reqwest::RequestBuilder,
+    status: u16,
+    what: &str,
+) -> Result<reqwest::Response, Refused> {
+    let r = client.send(req).await.unwrap_or_else(|e| panic!("{what}: {e:?}"));
+    if r.status() == status {
+        return Ok(r);
+    }
+    let got = r.status().as_u16();
+    let body = String::from_utf8_lossy(&body(r).await.expect("body")).into_owned();
+    Err(Refused { what: what.to_owned(), status: got, body })
+}
+
+/// An image whose 1 MiB layer goes up in 256 KiB PATCHes, as the push that
+/// fills the disk; `session` is its upload's Location and bytes acknowledged.
+#[derive(Default)]
+struct BigPush {
+    layer: Bytes,
+    session: Option<(String, usize)>,
+    manifest: Option<Pushed>,
+}
+
+impl BigPush {
+    /// Pushes the layer from wherever its session stands, then the image.
+    async fn push(&mut self, client: &Client, tag: &str, ledger: &Ledger) -> Result<Pushed, Refused> {
+        let digest = sha256(&self.layer);
+        let path = "/v2/full/blobs/uploads/";
+        let (mut location, mut done) = match self.session.clone() {
+            Some(session) => session,
+            None => (header(&step(client, client.req(Method::POST, path), 202, "POST").await?, "location"), 0),
+        };
+        self.session = Some((location.clone(), done));
+        while done < self.layer.len() {
+            let end = (done + (256 << 10)).min(self.layer.len());
+            let req = client
+                .req(Method::PATCH, &location)
+                .header("Content-Range", format!("{done}-{}", end - 1))
+                .body(self.layer.slice(done..end));
+            location = header(&step(client, req, 202, &format!("PATCH {done}-{end}")).await?, "location");
+            done = end;
+            self.session = Some((location.clone(), done));
+        }
+        let put = client.req(Method::PUT, &format!("{location}&digest={digest}"));
+        step(client, put, 201, "PUT").await?;
+        self.session = None;
+        let config = format!("{{\"tag\":\"{tag}\"}}");
+        let monolithic = load::client::Upload::Monolithic;
+        let config = client
+            .push_blob("full", config.into(), monolithic, &mut Rng::new(0), ledger)
+            .await
+            .map_err(|e| Refused { what: "config".into(), status: 0, body: format!("{e:?}") })?;
+        let layer = BlobRef { repo: "full".into(), digest, size: self.layer.len() as u64 };
+        let body = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{}","size":{}}}]}}"#,
+            load::client::OCI_MANIFEST,
+            config.digest,
+            config.size,
+            layer.digest,
+            layer.size
+        );
+        let put = client
+            .req(Method::PUT, &format!("/v2/full/manifests/{tag}"))
+            .header("Content-Type", load::client::OCI_MANIFEST)
+            .body(body.clone());
+        step(client, put, 201, "manifest PUT").await?;
+        let manifest = Pushed {
+            repo: "full".into(),
+            tag: Some(tag.into()),
+            digest: sha256(body.as_bytes()),
+            media_type: load::client::OCI_MANIFEST,
+            body: body.into(),
+            blobs: vec![config, layer],
+            children: Vec::new(),
+        };
+        self.manifest = Some(manifest.clone());
+        Ok(manifest)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_pushes_with_507_keeps_reads_and_recovers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(disk) = Tmpfs::mount(&dir.path().join("disk"), "16m") else { return };
+    let root = disk.0.join("root");
+    let config = write_config(dir.path(), &root, "");
+    let berth = Berth::start(&config);
+    let client = Client::new(&berth.base);
+    let (mut rng, ledger) = (Rng::new(seed()), Ledger::default());
+    let mut pushed = Vec::new();
+    let (mut push, refused) = loop {
+        assert!(pushed.len() < 32, "16 MiB never filled up");
+        let mut push = BigPush { layer: rng.bytes(1 << 20).into(), ..BigPush::default() };
+        match push.push(&client, &format!("v{}", pushed.len()), &ledger).await {
+            Ok(image) => pushed.push(image),
+            Err(refused) => break (push, refused),
+        }
+    };
+    println!("{} images stored, then {} refused: {} {}", pushed.len(), refused.what, refused.status, refused.body);
+    assert_eq!(refused.status, 507, "{}: {}", refused.what, refused.body);
+    assert!(refused.body.contains(r#""code":"UNKNOWN""#), "{}", refused.body);
+    assert!(refused.body.contains("storage is full"), "{}", refused.body);
+
+    check_nothing_half_written(&client, &root, &push).await;
+    let whole = client.req(Method::POST, &format!("/v2/full/blobs/uploads/?digest={}", sha256(&push.layer)));
+    let r = client.send(whole.body(push.layer.clone())).await.expect("POST");
+    expect_code(r, 507, "UNKNOWN", "monolithic upload on a full disk").await.expect("refused");
+    assert_eq!(sessions(&root), usize::from(push.session.is_some()), "a refused monolithic upload leaves no session");
+    for image in &pushed {
+        client.verify(image).await.expect("reads keep working on a full disk");
+    }
+
+    disk.resize("64m");
+    let image = push
+        .push(&client, &format!("v{}", pushed.len()), &ledger)
+        .await
+        .unwrap_or_else(|r| panic!("{} {}", r.status, r.body));
+    pushed.push(image);
+    for image in &pushed {
+        client.verify(image).await.expect("pulls after space returned");
+    }
+    assert_eq!(sessions(&root), 0, "every session completed");
+    let found = tree::check(&root);
+    assert!(found.problems.is_empty(), "{}", found.problems.join("\n"));
+    berth.stop();
+}
+
+/// After a refused push: the tree is sound, the refused layer and manifest
+/// are not served, and a cut session holds exactly what was acknowledged.
+async fn check_nothing_half_written(client: &Client, root: &Path, push: &BigPush) {
+    let found = tree::check(root);
+    assert!(found.problems.is_empty(), "on a full disk:\n{}", found.problems.join("\n"));
+    let r =
+        client.send(client.req(Method::HEAD, &format!("/v2/full/blobs/{}", sha256(&push.layer)))).await.expect("HEAD");
+    assert_eq!(r.status(), 404, "the refused layer is not served");
+    if let Some((location, acked)) = &push.session {
+        let r = client.send(client.req(Method::GET, location)).await.expect("status");
+        assert_eq!(r.status(), 204);
+        assert_eq!(header(&r, "range"), format!("0-{}", acked.max(&1) - 1), "the session holds what was acknowledged");
+    }
+}
+
+/// Upload sessions on disk.
+fn sessions(root: &Path) -> usize {
+    let uploads = root.join("docker/registry/v2/repositories/full/_uploads");
+    std::fs::read_dir(uploads).map_or(0, |d| d.count())
+}

@@ -141,10 +141,19 @@ impl super::Registry {
         outcome
     }
 
-    /// Uploads a whole blob in one request (POST with `?digest=`).
+    /// Uploads a whole blob in one request (POST with `?digest=`). Its
+    /// session is the server's own: when the upload fails, it goes too, as
+    /// no client could resume it.
     pub async fn upload_blob(&self, name: &RepoName, digest: &Digest, chunk: Chunk) -> Result<BlobInfo, RegistryError> {
         let session = self.start_upload(name).await?;
-        self.finish_upload(name, &session.id, digest, Some(chunk)).await
+        let uploaded = self.finish_upload(name, &session.id, digest, Some(chunk)).await;
+        if uploaded.is_err() {
+            // The upload's own error is the one to report; a session left
+            // behind is purged with the other old ones.
+            let _ = self.driver.delete(&layout::upload_dir(name, &session.id)).await;
+            self.uploads.forget(&session.id);
+        }
+        uploaded
     }
 
     /// Cancels a session and deletes what it received.
@@ -241,15 +250,21 @@ impl super::Registry {
             }
             (result, _) => result,
         };
-        match result {
-            Ok(()) if durable => Ok(writer.commit().await?),
-            Ok(()) => Ok(writer.close().await?),
+        let finished = match result {
+            Ok(()) if durable => writer.commit().await,
+            Ok(()) => writer.close().await,
             Err(e) => {
                 *state = snapshot;
                 writer.cancel().await?;
-                Err(e)
+                return Err(e);
             }
-        }
+        };
+        // A failed commit or close dropped the chunk (a full disk fails
+        // there: small chunks only reach the file then).
+        finished.map_err(|e| {
+            *state = snapshot;
+            e.into()
+        })
     }
 
     /// Moves verified upload bytes to the blob store and links the blob.

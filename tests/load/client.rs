@@ -133,11 +133,8 @@ fn chain(e: &dyn std::error::Error) -> String {
 
 impl Client {
     pub fn new(base: &str) -> Client {
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client");
+        let http =
+            reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build().expect("client");
         Client { http, base: base.to_owned(), requests: Arc::new(AtomicU64::new(0)) }
     }
 
@@ -171,7 +168,14 @@ impl Client {
     }
 
     /// Uploads a blob; on success it is in the ledger.
-    pub async fn push_blob(&self, repo: &str, data: Bytes, how: Upload, rng: &mut Rng, ledger: &Ledger) -> Res<BlobRef> {
+    pub async fn push_blob(
+        &self,
+        repo: &str,
+        data: Bytes,
+        how: Upload,
+        rng: &mut Rng,
+        ledger: &Ledger,
+    ) -> Res<BlobRef> {
         let digest = sha256(&data);
         let what = format!("upload of {digest} ({} bytes, {how:?}) to {repo}", data.len());
         let r = match how {
@@ -350,7 +354,8 @@ impl Client {
     /// GETs a blob: its bytes must hash to its digest, and be all there.
     pub async fn verify_blob(&self, blob: &BlobRef) -> Res<()> {
         let what = format!("GET blob {} {}", blob.repo, blob.digest);
-        let r = self.expect(self.req(Method::GET, &format!("/v2/{}/blobs/{}", blob.repo, blob.digest)), 200, &what).await?;
+        let r =
+            self.expect(self.req(Method::GET, &format!("/v2/{}/blobs/{}", blob.repo, blob.digest)), 200, &what).await?;
         let header_digest = header(&r, "docker-content-digest");
         let got = body(r).await?;
         if sha256(&got) != blob.digest || got.len() as u64 != blob.size || header_digest != blob.digest {
@@ -364,7 +369,8 @@ impl Client {
     pub async fn delete_manifest(&self, repo: &str, reference: &str) -> Res<()> {
         let path = format!("/v2/{repo}/manifests/{reference}");
         self.expect(self.req(Method::DELETE, &path), 202, &format!("DELETE {repo}:{reference}")).await?;
-        let r = self.send(self.req(Method::GET, &path).header("Accept", format!("{OCI_MANIFEST}, {OCI_INDEX}"))).await?;
+        let r =
+            self.send(self.req(Method::GET, &path).header("Accept", format!("{OCI_MANIFEST}, {OCI_INDEX}"))).await?;
         expect_code(r, 404, "MANIFEST_UNKNOWN", &format!("GET after DELETE {repo}:{reference}")).await
     }
 }

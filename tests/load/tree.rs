@@ -109,7 +109,8 @@ fn check_repository_file(v2: &Path, rel: &str, tree: &mut Tree) {
                 tree.layer_links.push((repo, digest));
             }
         }
-        ["_manifests", "revisions", "sha256", hex, "link"] | ["_manifests", "tags", _, "index", "sha256", hex, "link"] => {
+        ["_manifests", "revisions", "sha256", hex, "link"]
+        | ["_manifests", "tags", _, "index", "sha256", hex, "link"] => {
             linked(tree, hex);
         }
         ["_manifests", "tags", tag, "current", "link"] => {
