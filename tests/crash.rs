@@ -125,7 +125,8 @@ async fn check_after_crash(client: &Client, root: &Path, ledgers: &[Arc<Ledger>]
     assert!(found.problems.is_empty(), "after a SIGKILL:\n{}", found.problems.join("\n"));
     let mut resumed = 0;
     for ledger in ledgers {
-        if let Some(pending) = ledger.pending.lock().unwrap().take() {
+        let pending = ledger.pending.lock().unwrap().take();
+        if let Some(pending) = pending {
             resumed += usize::from(resume(client, &pending).await.unwrap_or_else(|e| panic!("{e:?}")));
         }
         acked.blobs.append(&mut ledger.blobs.lock().unwrap());

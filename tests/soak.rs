@@ -117,7 +117,11 @@ async fn soak() {
 
 /// Runs `berth garbage-collect -m` on the root every few seconds until
 /// `done`; a failed run is an error.
-fn outside_collector(config: std::path::PathBuf, tally: Arc<Tally>, done: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+fn outside_collector(
+    config: std::path::PathBuf,
+    tally: Arc<Tally>,
+    done: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         while !done.load(Ordering::Relaxed) {
             let out = std::process::Command::new(BERTH).args(["garbage-collect", "-m", "-q"]).arg(&config).output();
@@ -137,7 +141,14 @@ fn outside_collector(config: std::path::PathBuf, tally: Arc<Tally>, done: Arc<At
 /// One client: pushes (to its own repository, or with its own tags to a
 /// shared one), pulls and deletes only its own images, so any failure is
 /// an error. Returns the images it still has.
-async fn run_client(client: Client, id: usize, mut rng: Rng, deadline: Instant, tally: Arc<Tally>, shared: Bytes) -> Vec<Pushed> {
+async fn run_client(
+    client: Client,
+    id: usize,
+    mut rng: Rng,
+    deadline: Instant,
+    tally: Arc<Tally>,
+    shared: Bytes,
+) -> Vec<Pushed> {
     let mut owned: Vec<Pushed> = Vec::new();
     let mut n = 0;
     while Instant::now() < deadline {
@@ -196,7 +207,10 @@ async fn delete(client: &Client, image: &Pushed, by_tag: bool, tally: &Tally) ->
 
 fn rss_mib(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kib = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches(" kB").parse().ok());
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok());
     kib.map_or(f64::NAN, |kib: f64| kib / 1024.0)
 }
 
@@ -232,7 +246,8 @@ async fn sample_until(pid: u32, start: Instant, deadline: Instant, every: Durati
 fn report(tally: &Tally, samples: &[Sample], kept: usize) {
     let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
     let half = samples.last().unwrap().secs / 2.0;
-    let peak = |keep: &dyn Fn(&Sample) -> bool| samples.iter().filter(|s| keep(s)).map(|s| s.rss_mib).fold(0.0, f64::max);
+    let peak =
+        |keep: &dyn Fn(&Sample) -> bool| samples.iter().filter(|s| keep(s)).map(|s| s.rss_mib).fold(0.0, f64::max);
     let (first_peak, last_peak) = (peak(&|s| s.secs <= half), peak(&|s| s.secs > half));
     let flat = last_peak <= 1.25 * first_peak + 16.0;
     println!(
