@@ -141,7 +141,9 @@ impl super::Registry {
         outcome
     }
 
-    /// Uploads a whole blob in one request (POST with `?digest=`).
+    /// Uploads a whole blob in one request (POST with `?digest=`). Its
+    /// session is the server's own: when the upload fails, it goes too, as
+    /// no client could resume it.
     pub async fn upload_blob(&self, name: &RepoName, digest: &Digest, chunk: Chunk) -> Result<BlobInfo, RegistryError> {
         let session = self.start_upload(name).await?;
         let finished = self.finish_upload(name, &session.id, digest, Some(chunk)).await;
@@ -251,15 +253,21 @@ impl super::Registry {
             }
             (result, _) => result,
         };
-        match result {
-            Ok(()) if durable => Ok(writer.commit().await?),
-            Ok(()) => Ok(writer.close().await?),
+        let finished = match result {
+            Ok(()) if durable => writer.commit().await,
+            Ok(()) => writer.close().await,
             Err(e) => {
                 *state = snapshot;
                 writer.cancel().await?;
-                Err(e)
+                return Err(e);
             }
-        }
+        };
+        // A failed commit or close dropped the chunk (a full disk fails
+        // there: small chunks only reach the file then).
+        finished.map_err(|e| {
+            *state = snapshot;
+            e.into()
+        })
     }
 
     /// Moves verified upload bytes to the blob store and links the blob.

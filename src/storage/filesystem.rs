@@ -505,6 +505,38 @@ impl FileWriter {
     }
 }
 
+impl FileWriter {
+    /// Writes what is pending and waits for it; with `sync`, fsyncs too.
+    async fn finish(&mut self, sync: bool) -> io::Result<()> {
+        self.flush().await?;
+        self.settle().await?;
+        if !sync {
+            return Ok(());
+        }
+        let file = self.file.clone();
+        tokio::task::spawn_blocking(move || file.sync_data()).await.map_err(io::Error::other)?
+    }
+
+    /// Cuts the file back to its size when this writer opened it.
+    async fn truncate(&mut self) -> io::Result<()> {
+        // A batch still in flight would land after the truncation otherwise.
+        let _ = self.settle().await;
+        let (file, start) = (self.file.clone(), self.start);
+        tokio::task::spawn_blocking(move || file.set_len(start)).await.map_err(io::Error::other)?
+    }
+
+    /// Finishes; on a failure (a full disk, most often: small appends only
+    /// reach the file here) drops what this writer appended, so a failed
+    /// commit or close leaves no bytes nobody acknowledged.
+    async fn finish_or_truncate(mut self: Box<Self>, sync: bool) -> Result<(), StorageError> {
+        let finished = self.finish(sync).await;
+        if finished.is_err() {
+            let _ = self.truncate().await;
+        }
+        finished.map_err(|e| self.err(e))
+    }
+}
+
 /// Writes every frame at `offset` onward.
 fn write_all_at(file: &fs::File, frames: &[Bytes], mut offset: u64) -> io::Result<()> {
     use std::os::unix::fs::FileExt;
@@ -567,30 +599,15 @@ impl Writer for FileWriter {
         self.size
     }
 
-    async fn commit(mut self: Box<Self>) -> Result<(), StorageError> {
-        self.flush().await.map_err(|e| self.err(e))?;
-        self.settle().await.map_err(|e| self.err(e))?;
-        let file = self.file.clone();
-        tokio::task::spawn_blocking(move || file.sync_data())
-            .await
-            .map_err(io::Error::other)
-            .and_then(|synced| synced)
-            .map_err(|e| self.err(e))
+    async fn commit(self: Box<Self>) -> Result<(), StorageError> {
+        self.finish_or_truncate(true).await
     }
 
-    async fn close(mut self: Box<Self>) -> Result<(), StorageError> {
-        self.flush().await.map_err(|e| self.err(e))?;
-        self.settle().await.map_err(|e| self.err(e))
+    async fn close(self: Box<Self>) -> Result<(), StorageError> {
+        self.finish_or_truncate(false).await
     }
 
     async fn cancel(mut self: Box<Self>) -> Result<(), StorageError> {
-        // A batch still in flight would land after the truncation otherwise.
-        let _ = self.settle().await;
-        let (file, start) = (self.file.clone(), self.start);
-        tokio::task::spawn_blocking(move || file.set_len(start))
-            .await
-            .map_err(io::Error::other)
-            .and_then(|truncated| truncated)
-            .map_err(|e| self.err(e))
+        self.truncate().await.map_err(|e| self.err(e))
     }
 }

@@ -32,7 +32,7 @@ pub enum StorageError {
     /// The path is not a valid driver path (empty, `..`, absolute...).
     #[error("invalid storage path: {0}")]
     InvalidPath(String),
-    /// The device has no space left.
+    /// The device has no space left, or a quota is reached.
     #[error("storage is full: {0}")]
     Full(String),
     /// Any other I/O failure.
@@ -46,11 +46,12 @@ pub enum StorageError {
 }
 
 impl StorageError {
-    /// Wraps an I/O error, keeping "not found" and "disk full" distinguishable.
+    /// Wraps an I/O error, keeping "not found" and "disk full" (no space
+    /// left, or a quota reached) distinguishable.
     pub fn io(path: &str, source: io::Error) -> Self {
         match source.kind() {
             io::ErrorKind::NotFound => StorageError::NotFound(path.to_owned()),
-            io::ErrorKind::StorageFull => StorageError::Full(path.to_owned()),
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => StorageError::Full(path.to_owned()),
             _ => StorageError::Io { path: path.to_owned(), source },
         }
     }
@@ -157,11 +158,13 @@ pub trait Writer: Send {
     async fn write(&mut self, data: Bytes) -> Result<(), StorageError>;
     /// Size of the object including what this writer appended.
     fn size(&self) -> u64;
-    /// Makes everything appended durable.
+    /// Makes everything appended durable. When it fails, what this writer
+    /// appended is dropped, as by `cancel`.
     async fn commit(self: Box<Self>) -> Result<(), StorageError>;
     /// Keeps everything appended without waiting for the disk: a crash may
     /// lose a suffix of it, as the size the object then reports shows. A
-    /// later `commit` on the same object makes all of it durable.
+    /// later `commit` on the same object makes all of it durable. When it
+    /// fails, what this writer appended is dropped, as by `cancel`.
     async fn close(self: Box<Self>) -> Result<(), StorageError>;
     /// Drops everything this writer appended, restoring the object's old size.
     async fn cancel(self: Box<Self>) -> Result<(), StorageError>;
