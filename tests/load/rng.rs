@@ -1,31 +1,27 @@
-//! A small seeded random source (splitmix64): enough for picking sizes,
-//! moments and operations, and reproducible from the printed seed.
+//! A seeded random source (fastrand's): picks sizes, moments and operations,
+//! reproducibly from the printed seed.
 
 /// Random numbers from a 64-bit seed.
 #[derive(Debug, Clone)]
-pub struct Rng(u64);
+pub struct Rng(fastrand::Rng);
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
-        Rng(seed)
+        Rng(fastrand::Rng::with_seed(seed))
     }
 
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.u64(..)
     }
 
     /// A number in `0..n` (`n` > 0).
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
+        self.0.u64(..n)
     }
 
     /// A number in `low..high`.
     pub fn between(&mut self, low: u64, high: u64) -> u64 {
-        low + self.below(high - low)
+        self.0.u64(low..high)
     }
 
     /// True with the given percentage.
@@ -35,17 +31,14 @@ impl Rng {
 
     /// `len` random bytes.
     pub fn bytes(&mut self, len: usize) -> Vec<u8> {
-        let mut out = Vec::with_capacity(len + 8);
-        while out.len() < len {
-            out.extend_from_slice(&self.next_u64().to_le_bytes());
-        }
-        out.truncate(len);
+        let mut out = vec![0; len];
+        self.0.fill(&mut out);
         out
     }
 
     /// A new source for a sub-task, so tasks do not share one.
     pub fn fork(&mut self) -> Rng {
-        Rng(self.next_u64())
+        Rng(self.0.fork())
     }
 }
 
