@@ -161,15 +161,13 @@ pub fn parse(body: &[u8], content_type: Option<&str>) -> Result<Manifest, String
 /// The media type a stored manifest is served as: its `mediaType` field, or
 /// the OCI type its shape implies (what validation chose when it was pushed).
 pub fn served_media_type(body: &[u8]) -> String {
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Head {
-        media_type: Option<String>,
-        manifests: Option<serde::de::IgnoredAny>,
-    }
-    match serde_json::from_slice::<Head>(body) {
-        Ok(Head { media_type: Some(mt), .. }) => mt,
-        Ok(Head { manifests: Some(_), .. }) => media_type::OCI_INDEX.to_owned(),
+    // Read as `parse` reads, repeated keys included (the last one wins, as in
+    // distribution): a stricter reading served a manifest with a repeated
+    // key as another type than the one it was validated as.
+    let value: Value = serde_json::from_slice(body).unwrap_or_default();
+    match (value.get("mediaType"), value.get("manifests")) {
+        (Some(Value::String(mt)), _) => mt.clone(),
+        (_, Some(manifests)) if !manifests.is_null() => media_type::OCI_INDEX.to_owned(),
         _ => media_type::OCI_MANIFEST.to_owned(),
     }
 }
