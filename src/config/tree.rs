@@ -14,6 +14,11 @@ use std::{collections::HashMap, fmt};
 
 use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle, Span};
 
+/// How many nodes the aliases of one document may copy, all together: far
+/// more than any configuration needs, far less than the billions that a
+/// few hundred bytes of nested aliases ("billion laughs") expand to.
+const MAX_ALIASED_NODES: usize = 100_000;
+
 /// A YAML node.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Node {
@@ -46,6 +51,15 @@ impl Node {
     /// A scalar that prints as it is (booleans, numbers, durations).
     pub fn plain(text: impl Into<String>) -> Node {
         Node::Scalar(Scalar { text: text.into(), plain: true })
+    }
+
+    /// How many nodes this one is made of, itself included.
+    fn count(&self) -> usize {
+        1 + match self {
+            Node::Seq(items) => items.iter().map(Node::count).sum(),
+            Node::Map(entries) => entries.iter().map(|(_, v)| v.count()).sum(),
+            Node::Null | Node::Scalar(_) => 0,
+        }
     }
 
     /// The value under a key of a mapping.
@@ -242,6 +256,8 @@ struct Builder {
     open: Vec<Open>,
     done: Vec<Node>,
     anchors: HashMap<usize, Node>,
+    /// Nodes copied by aliases so far.
+    aliased: usize,
     warnings: Vec<String>,
 }
 
@@ -255,8 +271,12 @@ impl Builder {
                 self.value(node, anchor, span)
             }
             Event::Alias(id) => {
-                let node = self.anchors.get(&id).cloned().ok_or_else(|| at(span, "alias to an unknown anchor"))?;
-                self.value(node, 0, span)
+                let node = self.anchors.get(&id).ok_or_else(|| at(span, "alias to an unknown anchor"))?;
+                self.aliased += node.count();
+                if self.aliased > MAX_ALIASED_NODES {
+                    return Err(at(span, &format!("aliases copy more than {MAX_ALIASED_NODES} nodes")));
+                }
+                self.value(node.clone(), 0, span)
             }
             Event::SequenceStart(_, anchor, _) => {
                 self.open.push(Open::Seq(Vec::new(), anchor));
@@ -367,6 +387,22 @@ mod tests {
         assert_eq!(t.lookup("other.x").and_then(Node::text), Some("1"));
         assert_eq!(t.lookup("other.y").and_then(Node::text), Some("3"));
         assert!(matches!(t.get("list"), Some(Node::Seq(items)) if items.len() == 1));
+    }
+
+    /// Found by fuzz/config: 400 bytes of nested aliases made a hundred
+    /// million nodes (minutes of work and gigabytes, or more with one more
+    /// line).
+    #[test]
+    fn refuses_alias_bombs() {
+        let mut text = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n".to_owned();
+        for i in 1..8 {
+            text += &format!("a{i}: &a{i} [{}]\n", vec![format!("*a{}", i - 1); 10].join(", "));
+        }
+        let err = parse(&text).unwrap_err();
+        assert!(err.contains("aliases copy more than 100000 nodes at line 5"), "{err}");
+        // What a configuration does with anchors stays well within it.
+        let shared = format!("s: &s {{{}}}\n", (0..100).map(|i| format!("k{i}: v")).collect::<Vec<_>>().join(", "));
+        assert!(parse(&(shared + &(0..500).map(|i| format!("u{i}: *s\n")).collect::<String>())).is_ok());
     }
 
     #[test]

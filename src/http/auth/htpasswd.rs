@@ -52,19 +52,6 @@ pub struct Htpasswd {
     loaded: RwLock<Loaded>,
 }
 
-/// Parses htpasswd text: `user:hash` lines; blank lines and `#` comments are
-/// skipped, and entries that are not bcrypt are left out (distribution
-/// accepts only bcrypt).
-fn parse(text: &str) -> HashMap<String, String> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .filter_map(|l| l.split_once(':'))
-        .filter(|(_, hash)| ["$2y$", "$2a$", "$2b$"].iter().any(|p| hash.starts_with(p)))
-        .map(|(user, hash)| (user.to_owned(), hash.to_owned()))
-        .collect()
-}
-
 fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
     let meta = std::fs::metadata(path).ok()?;
     Some((meta.modified().ok()?, meta.len()))
@@ -87,6 +74,25 @@ fn credential_key(user: &str, password: &str) -> [u8; 32] {
 }
 
 impl Htpasswd {
+    /// Parses htpasswd text into bcrypt hashes by user: `user:hash` lines;
+    /// blank lines and `#` comments are skipped, and entries that are not
+    /// bcrypt are left out (distribution accepts only bcrypt).
+    pub fn parse(text: &str) -> HashMap<String, String> {
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .filter_map(|l| l.split_once(':'))
+            .filter(|(_, hash)| ["$2y$", "$2a$", "$2b$"].iter().any(|p| hash.starts_with(p)))
+            .map(|(user, hash)| (user.to_owned(), hash.to_owned()))
+            .collect()
+    }
+
+    /// Whether a password matches an entry's hash; a malformed hash matches
+    /// nothing. Costs what the hash's bcrypt cost says.
+    pub fn verify(password: &str, hash: &str) -> bool {
+        bcrypt::verify(password, hash).unwrap_or(false)
+    }
+
     /// Opens the file, creating it with a generated user when it is missing
     /// (as distribution does; the password is logged once).
     pub fn open(realm: &str, path: &Path) -> io::Result<Htpasswd> {
@@ -104,7 +110,7 @@ impl Htpasswd {
         if self.loaded.read().unwrap_or_else(|e| e.into_inner()).stamp == now && now.is_some() {
             return;
         }
-        let users = std::fs::read_to_string(&self.path).map(|t| parse(&t)).unwrap_or_default();
+        let users = std::fs::read_to_string(&self.path).map(|t| Htpasswd::parse(&t)).unwrap_or_default();
         let mut loaded = self.loaded.write().unwrap_or_else(|e| e.into_inner());
         let generation = loaded.generation + 1;
         *loaded = Loaded { stamp: now, generation, users, verified: HashSet::new() };
@@ -127,9 +133,7 @@ impl Htpasswd {
                 None => return Err(refuse()),
             }
         };
-        let matches = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
-            .await
-            .unwrap_or(false);
+        let matches = tokio::task::spawn_blocking(move || Htpasswd::verify(&password, &hash)).await.unwrap_or(false);
         if !(matches && known) {
             return Err(refuse());
         }
@@ -174,7 +178,7 @@ mod tests {
 
     #[test]
     fn parses_bcrypt_entries_only() {
-        let users = parse("# c\n\nalice:$2y$05$abc\nbob:{SHA}xyz\ncarol:$2b$05$def\n");
+        let users = Htpasswd::parse("# c\n\nalice:$2y$05$abc\nbob:{SHA}xyz\ncarol:$2b$05$def\n");
         assert_eq!(users.len(), 2);
         assert!(users.contains_key("alice") && users.contains_key("carol"));
     }

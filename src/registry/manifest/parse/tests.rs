@@ -80,3 +80,17 @@ fn rejects_invalid_manifests() {
         assert!(parse(body.as_bytes(), ct).is_err(), "{body:.80} {ct:?}");
     }
 }
+
+/// Found by fuzz/manifest: with a repeated key, validation took the last
+/// value and serving refused the body, so an index was served as an image.
+#[test]
+fn serves_a_repeated_key_as_validated() {
+    let index = format!(r#""mediaType":"x","schemaVersion":2,"mediaType":"{}","manifests":[]"#, media_type::OCI_INDEX);
+    let no_type = r#""manifests":null,"schemaVersion":2,"manifests":[]"#.to_owned();
+    for body in [index, no_type] {
+        let body = format!("{{{body}}}");
+        let m = parse(body.as_bytes(), None).unwrap();
+        assert_eq!(served_media_type(body.as_bytes()), m.media_type, "{body}");
+    }
+    assert_eq!(served_media_type(b"not json"), media_type::OCI_MANIFEST);
+}
