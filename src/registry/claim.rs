@@ -130,7 +130,10 @@ impl super::Registry {
             (Err(e), _) | (_, Err(e)) if e.is_not_found() => return Ok(None),
             (Err(e), _) | (_, Err(e)) => return Err(e.into()),
         };
-        let claimed = self.claim(link, link_stat.modified).await? && self.claim(&data, data_stat.modified).await?;
+        // The bytes first: when a sweep took them after the stats above, the
+        // link is left as old as it was, for the same collection to remove,
+        // instead of being renewed into a link to nothing.
+        let claimed = self.claim(&data, data_stat.modified).await? && self.claim(link, link_stat.modified).await?;
         Ok(claimed.then_some(data_stat.size))
     }
 }
