@@ -105,7 +105,9 @@ mod tests {
         assert_eq!(parse_content_range("1-18446744073709551615"), Some((1, u64::MAX)));
         // Found by fuzz/range: the length overflowed (a panic in debug
         // builds, a zero-length chunk in release ones).
-        for bad in ["", "5-4", "-5", "5-", "a-b", "1-2-3", "+1-2", "0-18446744073709551615", "bytes 0-18446744073709551615/*"] {
+        for bad in
+            ["", "5-4", "-5", "5-", "a-b", "1-2-3", "+1-2", "0-18446744073709551615", "bytes 0-18446744073709551615/*"]
+        {
             assert_eq!(parse_content_range(bad), None, "{bad}");
         }
     }

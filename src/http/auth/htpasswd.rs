@@ -133,9 +133,7 @@ impl Htpasswd {
                 None => return Err(refuse()),
             }
         };
-        let matches = tokio::task::spawn_blocking(move || Htpasswd::verify(&password, &hash))
-            .await
-            .unwrap_or(false);
+        let matches = tokio::task::spawn_blocking(move || Htpasswd::verify(&password, &hash)).await.unwrap_or(false);
         if !(matches && known) {
             return Err(refuse());
         }
