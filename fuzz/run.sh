@@ -29,10 +29,11 @@ for target in "${targets[@]}"; do
     if [ -f "dict/$target.dict" ]; then dict=(-dict="dict/$target.dict"); fi
     if ! nice -n 10 cargo +nightly fuzz run "$target" "corpus/$target" -- \
         -max_total_time="$budget" -timeout=10 -print_final_stats=1 "${dict[@]}" >"$log" 2>&1; then
-        tail -n 40 "$log"
+        # The panic or libFuzzer's error, not the input's byte dump.
+        grep -A 12 -m 1 -E "panicked at|ERROR: libFuzzer" "$log" | cut -c 1-300 || tail -n 20 "$log"
         artifact="$(grep -o 'Test unit written to .*' "$log" | tail -1 | cut -d' ' -f5- || true)"
         echo "CRASH in $target: ${artifact:-see the log above}"
-        echo "reproduce: cargo +nightly fuzz run $target ${artifact:-<artifact>}"
+        echo "reproduce (in fuzz/): cargo +nightly fuzz run $target ${artifact:-<artifact>}"
         exit 1
     fi
     # The last status line: "#N DONE cov: C ft: F corp: U/Sb ...".

@@ -21,10 +21,16 @@ pub fn to_yaml(node: &Node) -> String {
     out
 }
 
+/// YAML reads a key written before its `:` only up to this many characters.
+const MAX_IMPLICIT_KEY: usize = 1024;
+
 fn map(entries: &[(String, Node)], indent: usize, out: &mut String) {
     let pad = " ".repeat(indent);
     for (key, value) in entries {
         let key = quoted(key);
+        // A longer key is written explicitly: `? key` on its own line, then
+        // the `:` of its value below it.
+        let key = if key.chars().count() > MAX_IMPLICIT_KEY { format!("? {key}\n{pad}") } else { key };
         match value {
             Node::Map(inner) if !inner.is_empty() => {
                 let _ = writeln!(out, "{pad}{key}:");
@@ -129,6 +135,24 @@ mod tests {
         ] {
             assert_eq!(quoted(text), out);
         }
+    }
+
+    /// Found by fuzz/config: an `http.headers` name of over 1024 characters
+    /// (from a variable name) printed as YAML that did not read back.
+    #[test]
+    fn long_keys_read_back() {
+        let long = "x".repeat(MAX_IMPLICIT_KEY + 1);
+        let value = Node::Map(vec![("a".into(), Node::plain("1"))]);
+        let entries = vec![
+            (long.clone(), Node::plain("v")),
+            (format!("{long}\n"), value.clone()),
+            (long.clone() + "s", Node::Seq(vec![Node::Map(vec![(long.clone(), value)])])),
+        ];
+        let tree = Node::Map(entries);
+        let printed = to_yaml(&tree);
+        assert_eq!(parse(&printed).unwrap().0, tree, "{printed}");
+        let at_limit = Node::Map(vec![("y".repeat(MAX_IMPLICIT_KEY), Node::plain("v"))]);
+        assert!(!to_yaml(&at_limit).contains('?'), "a key the limit allows stays implicit");
     }
 
     #[test]

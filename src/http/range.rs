@@ -113,6 +113,7 @@ mod tests {
         assert_eq!(parse_content_range("5-5"), Some((5, 1)));
         assert_eq!(parse_content_range("bytes 0-9/*"), Some((0, 10)));
         assert_eq!(parse_content_range("0-18446744073709551614"), Some((0, u64::MAX)));
+        assert_eq!(parse_content_range("1-18446744073709551615"), Some((1, u64::MAX)));
         for bad in [
             "",
             "5-4",
