@@ -135,10 +135,11 @@ fn next_link(value: &str) -> Option<&str> {
 
 /// Which repositories `berth ls PREFIX` lists: with a trailing `/`, those
 /// under the namespace; without, the repository itself and those under it
-/// (`a/b` keeps `a/b` and `a/b/c`, not `a/bc`).
+/// (`a/b` keeps `a/b` and `a/b/c`, not `a/bc`); an empty one keeps all.
 pub fn under(prefix: &str) -> impl Fn(&str) -> bool + use<> {
     let prefix = prefix.to_owned();
     move |name: &str| match prefix.strip_suffix('/') {
+        _ if prefix.is_empty() => true,
         Some(_) => name.starts_with(&prefix),
         None => name.strip_prefix(&prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/')),
     }
@@ -166,6 +167,7 @@ mod tests {
         assert_eq!(kept("a"), ["a", "a/b", "a/b/c", "a/bc"]);
         assert_eq!(kept("a/"), ["a/b", "a/b/c", "a/bc"]);
         assert_eq!(kept("library/"), ["library/x"]);
+        assert_eq!(kept(""), names);
         assert_eq!(kept("library"), ["library/x"], "not libraryx");
     }
 }

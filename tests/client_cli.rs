@@ -1,0 +1,206 @@
+//! `berth ls`, `berth tags` and `berth image inspect`: the real binary
+//! against a real server started here (pushed to over HTTP), with pages,
+//! prefixes, JSON output compared to what was pushed, htpasswd over TLS with
+//! `--cacert`, and a fake registry whose bytes do not match their digests.
+
+// The api tests' helpers; this suite uses a few of them.
+#[allow(dead_code)]
+#[path = "api/common.rs"]
+mod common;
+
+use std::{
+    io::Write,
+    process::{Command, Stdio},
+};
+
+use common::*;
+use serde_json::{Value, json};
+
+const BERTH: &str = env!("CARGO_BIN_EXE_berth");
+
+/// What a command did: success, stdout, stderr.
+#[derive(Debug)]
+struct Outcome {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+impl Outcome {
+    /// Stdout as JSON, after checking the command succeeded quietly.
+    fn json(&self) -> Value {
+        assert!(self.ok && self.stderr.is_empty(), "{self:?}");
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {}", self.stdout))
+    }
+
+    /// Stdout's lines, after checking the command succeeded quietly (no
+    /// progress line: stderr is no terminal here).
+    fn lines(&self) -> Vec<&str> {
+        assert!(self.ok && self.stderr.is_empty(), "{self:?}");
+        self.stdout.lines().collect()
+    }
+
+    /// Checks the command failed saying `text`.
+    fn fails_with(&self, text: &str) {
+        assert!(!self.ok && self.stderr.contains(text) && self.stdout.is_empty(), "{text}: {self:?}");
+    }
+}
+
+/// Runs `berth ARGS --registry URL` with only the BERTH_* variables in
+/// `env`, `stdin` written to it. Blocking is off the runtime's threads,
+/// where the server being asked runs.
+async fn berth(url: &str, args: &[&str], env: &[(&str, &str)], stdin: &str) -> Outcome {
+    let mut cmd = Command::new(BERTH);
+    cmd.args(args).arg("--registry").arg(url);
+    for var in ["BERTH_REGISTRY", "BERTH_USERNAME", "BERTH_PASSWORD"] {
+        cmd.env_remove(var);
+    }
+    cmd.envs(env.iter().copied()).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let stdin = stdin.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut child = cmd.spawn().unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        Outcome { ok: out.status.success(), stdout: text(&out.stdout), stderr: text(&out.stderr) }
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn ls_follows_the_catalog_pages_and_filters_by_prefix() {
+    let reg = start_with(true, "catalog:\n  maxentries: 2\n").await;
+    let names = ["a", "a/b", "a/b/c", "a-b", "library/x", "library/y", "libraryx"];
+    for name in names {
+        reg.push_image(name, "v1", name).await;
+    }
+    let first = reg.get("/v2/_catalog").await;
+    assert!(hdr(&first, "link").is_some(), "pages of 2: the listing must follow links");
+
+    assert_eq!(berth(&reg.base, &["ls"], &[], "").await.lines(), names);
+    assert_eq!(berth(&reg.base, &["ls", "-n", "1"], &[], "").await.lines(), names);
+    assert_eq!(berth(&reg.base, &["ls", "a/b"], &[], "").await.lines(), ["a/b", "a/b/c"]);
+    assert_eq!(berth(&reg.base, &["ls", "a"], &[], "").await.lines(), ["a", "a/b", "a/b/c"]);
+    assert_eq!(berth(&reg.base, &["ls", "library"], &[], "").await.lines(), ["library/x", "library/y"]);
+    assert_eq!(berth(&reg.base, &["ls", "nothing/"], &[], "").await.stdout, "");
+    let json = berth(&reg.base, &["ls", "library/", "--json"], &[], "").await.json();
+    assert_eq!(json, json!({ "repositories": ["library/x", "library/y"] }));
+
+    berth(&reg.base, &["ls", "-n", "3"], &[], "").await.fails_with("berth: ls: PAGINATION_NUMBER_INVALID");
+    berth(&reg.base, &["ls", "Bad!"], &[], "").await.fails_with("\"Bad!\"");
+    reg.stop().await;
+}
+
+#[tokio::test]
+async fn tags_follow_pages() {
+    let reg = start().await;
+    let (digest, _) = reg.push_image("app", "t0", "tags").await;
+    let manifest = reg.get(&format!("/v2/app/manifests/{digest}")).await.bytes().await.unwrap();
+    let tags = ["t0", "t1", "t2", "t3", "t4"];
+    for tag in &tags[1..] {
+        reg.push_manifest("app", tag, OCI_MANIFEST, &manifest).await;
+    }
+    let first = reg.get("/v2/app/tags/list?n=2").await;
+    assert!(hdr(&first, "link").is_some(), "pages of 2: the listing must follow links");
+    assert_eq!(berth(&reg.base, &["tags", "app", "-n", "2"], &[], "").await.lines(), tags);
+    assert_eq!(berth(&reg.base, &["tags", "app"], &[], "").await.lines(), tags);
+    let json = berth(&reg.base, &["tags", "app", "--page-size", "4", "--json"], &[], "").await.json();
+    assert_eq!(json, json!({ "name": "app", "tags": tags }));
+    berth(&reg.base, &["tags", "nope"], &[], "").await.fails_with("berth: tags: NAME_UNKNOWN");
+    reg.stop().await;
+}
+
+/// Pushes an image for one platform: a config with os, architecture,
+/// variant and created, and two layers. Returns the manifest's descriptor,
+/// the config's and the layers'.
+async fn push_platform(reg: &Registry, arch: &str, variant: &str) -> (Desc, Desc, Vec<Desc>) {
+    let config = format!(
+        r#"{{"architecture":"{arch}","os":"linux","variant":"{variant}","created":"2024-05-0{}T10:00:00Z","rootfs":{{"type":"layers","diff_ids":[]}}}}"#,
+        arch.len()
+    );
+    let layers: Vec<Vec<u8>> = (0..2).map(|i| format!("layer {i} of {arch}").repeat(i + 1).into_bytes()).collect();
+    reg.push_blob("multi", config.as_bytes()).await;
+    for layer in &layers {
+        reg.push_blob("multi", layer).await;
+    }
+    let config = Desc::of(OCI_CONFIG, config.as_bytes());
+    let layers: Vec<Desc> = layers.iter().map(|l| Desc::of(OCI_LAYER, l)).collect();
+    let body = image_manifest(Some(OCI_MANIFEST), &config, &layers, "");
+    reg.push_manifest("multi", arch, OCI_MANIFEST, &body).await;
+    (Desc::of(OCI_MANIFEST, &body), config, layers)
+}
+
+fn descriptor(d: &Desc) -> Value {
+    json!({ "mediaType": d.media_type, "digest": d.digest, "size": d.size })
+}
+
+#[tokio::test]
+async fn inspect_an_image_an_index_and_its_referrers() {
+    let reg = start().await;
+    let (amd64, amd64_config, amd64_layers) = push_platform(&reg, "amd64", "v3").await;
+    let (arm64, _, _) = push_platform(&reg, "arm64", "v8").await;
+    let platform = |d: &Desc, arch: &str, variant: &str| {
+        let entry = format!(r#""platform":{{"architecture":"{arch}","os":"linux","variant":"{variant}"}}"#);
+        format!(r#"{{"mediaType":"{}","digest":"{}","size":{},{entry}}}"#, d.media_type, d.digest, d.size)
+    };
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{},{}]}}"#,
+        platform(&amd64, "amd64", "v3"),
+        platform(&arm64, "arm64", "v8")
+    );
+    let index_digest = reg.push_manifest("multi", "latest", OCI_INDEX, index.as_bytes()).await;
+    reg.push_blob("multi", b"{}").await;
+    let subject = format!(r#","artifactType":"application/vnd.example.sbom","subject":{}"#, Desc::of(OCI_INDEX, index.as_bytes()).json());
+    let sbom = image_manifest(Some(OCI_MANIFEST), &Desc::empty(), &[Desc::empty()], &subject);
+    let sbom_digest = reg.push_manifest("multi", &sha256(&sbom), OCI_MANIFEST, &sbom).await;
+
+    let found = berth(&reg.base, &["image", "inspect", "multi:latest", "--json"], &[], "").await.json();
+    let expected_index = json!({
+        "name": "multi", "reference": "latest", "digest": index_digest, "mediaType": OCI_INDEX, "size": index.len(),
+        "manifests": [
+            { "mediaType": OCI_MANIFEST, "digest": amd64.digest, "size": amd64.size,
+              "platform": { "os": "linux", "architecture": "amd64", "variant": "v3" } },
+            { "mediaType": OCI_MANIFEST, "digest": arm64.digest, "size": arm64.size,
+              "platform": { "os": "linux", "architecture": "arm64", "variant": "v8" } },
+        ],
+        "referrers": [{ "mediaType": OCI_MANIFEST, "digest": sbom_digest, "size": sbom.len(),
+                        "artifactType": "application/vnd.example.sbom" }],
+    });
+    assert_eq!(found, expected_index);
+    let by_digest = berth(&reg.base, &["image", "inspect", &format!("multi@{index_digest}"), "--json"], &[], "").await;
+    let mut expected_by_digest = expected_index.clone();
+    expected_by_digest["reference"] = json!(index_digest);
+    assert_eq!(by_digest.json(), expected_by_digest);
+
+    let image = berth(&reg.base, &["image", "inspect", &format!("multi@{}", amd64.digest), "--json"], &[], "").await;
+    let total = amd64.size + amd64_config.size + amd64_layers.iter().map(|l| l.size).sum::<usize>();
+    assert_eq!(
+        image.json(),
+        json!({
+            "name": "multi", "reference": amd64.digest, "digest": amd64.digest, "mediaType": OCI_MANIFEST,
+            "size": amd64.size, "config": descriptor(&amd64_config),
+            "platform": { "os": "linux", "architecture": "amd64", "variant": "v3" },
+            "created": "2024-05-05T10:00:00Z",
+            "layers": amd64_layers.iter().map(descriptor).collect::<Vec<_>>(),
+            "totalSize": total, "referrers": [],
+        })
+    );
+
+    let plain = berth(&reg.base, &["image", "inspect", "multi:amd64"], &[], "").await;
+    let lines = plain.lines();
+    assert_eq!(lines[1], format!("digest:       {}", amd64.digest));
+    assert!(lines.contains(&"platform:     linux/amd64/v3"), "{lines:?}");
+    assert!(lines.contains(&format!("total size:   {total}").as_str()), "{lines:?}");
+    let layer = &amd64_layers[1];
+    assert!(lines.contains(&format!("  {} {} {OCI_LAYER}", layer.digest, layer.size).as_str()), "{lines:?}");
+    assert!(lines.contains(&"referrers:    none"), "{lines:?}");
+    let plain = berth(&reg.base, &["image", "inspect", "multi:latest"], &[], "").await;
+    let line = format!("  linux/arm64/v8 {} {} {OCI_MANIFEST}", arm64.digest, arm64.size);
+    assert!(plain.lines().contains(&line.as_str()), "{plain:?}");
+    assert!(plain.stdout.contains(&format!("  {sbom_digest} application/vnd.example.sbom")), "{plain:?}");
+
+    berth(&reg.base, &["image", "inspect", "multi:nope"], &[], "").await.fails_with("MANIFEST_UNKNOWN");
+    berth(&reg.base, &["image", "inspect", "multi"], &[], "").await.fails_with("expected NAME:TAG or NAME@DIGEST");
+    reg.stop().await;
+}
