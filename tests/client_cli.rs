@@ -204,3 +204,79 @@ async fn inspect_an_image_an_index_and_its_referrers() {
     berth(&reg.base, &["image", "inspect", "multi"], &[], "").await.fails_with("expected NAME:TAG or NAME@DIGEST");
     reg.stop().await;
 }
+
+/// A fake registry on loopback for what berth cannot be made to do: each
+/// request's path goes to `answer`, which gives the status line's end with
+/// any headers, and the body. It serves until the test process ends.
+fn fake_registry(answer: impl Fn(&str) -> (String, Vec<u8>) + Send + 'static) -> String {
+    use std::io::{BufRead, BufReader};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().map_while(Result::ok) {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut first = String::new();
+            reader.read_line(&mut first).unwrap();
+            let mut line = String::from("-");
+            while line.trim_end() != "" {
+                line.clear();
+                reader.read_line(&mut line).unwrap();
+            }
+            let (head, body) = answer(first.split(' ').nth(1).unwrap_or_default());
+            let head = format!("HTTP/1.1 {head}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+            let _ = stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(&body));
+        }
+    });
+    url
+}
+
+/// An image whose config is `config` (pushed as is); the manifest's bytes.
+fn fake_image(config: &[u8]) -> Vec<u8> {
+    image_manifest(Some(OCI_MANIFEST), &Desc::of(OCI_CONFIG, config), &[Desc::of(OCI_LAYER, b"layer")], "")
+}
+
+#[tokio::test]
+async fn inspect_refuses_bytes_that_do_not_hash_to_their_digest() {
+    let manifest = fake_image(br#"{"os":"linux","architecture":"amd64"}"#);
+    let digest = sha256(&manifest);
+    let other = sha256(b"something else");
+    let (served, announced) = (manifest.clone(), other.clone());
+    let url = fake_registry(move |path| match path {
+        "/v2/lying/manifests/v1" => (format!("200 OK\r\nDocker-Content-Digest: {announced}"), served.clone()),
+        _ => ("200 OK".into(), served.clone()),
+    });
+    let lying = berth(&url, &["image", "inspect", "lying:v1"], &[], "").await;
+    lying.fails_with(&format!("the manifest lying:v1: the bytes hash to {digest}, not {other}; refusing them"));
+    // No Docker-Content-Digest at all: the digest asked for is the check.
+    let asked = berth(&url, &["image", "inspect", &format!("other@{other}")], &[], "").await;
+    asked.fails_with(&format!("the bytes hash to {digest}, not {other}"));
+}
+
+#[tokio::test]
+async fn inspect_checks_the_config_follows_its_redirect_and_takes_no_referrers_api() {
+    let config = br#"{"os":"linux","architecture":"riscv64"}"#.to_vec();
+    let (good, bad) = (fake_image(&config), fake_image(br#"{"os":"linux","architecture":"tampered"}"#));
+    let (good_digest, config_digest) = (sha256(&good), sha256(&config));
+    let served = (good.clone(), bad.clone(), config.clone());
+    let url = fake_registry(move |path| {
+        let (good, bad, config) = &served;
+        match path {
+            "/v2/app/manifests/good" => ("200 OK".into(), good.clone()),
+            "/v2/app/manifests/bad" => ("200 OK".into(), bad.clone()),
+            p if p.starts_with("/v2/app/blobs/") => ("307 Temporary Redirect\r\nLocation: /cdn/config".into(), vec![]),
+            "/cdn/config" => ("200 OK".into(), config.clone()),
+            _ => ("404 Not Found".into(), b"404 page not found".to_vec()),
+        }
+    });
+    let found = berth(&url, &["image", "inspect", "app:good", "--json"], &[], "").await.json();
+    assert_eq!(found["digest"], good_digest);
+    assert_eq!(found["config"]["digest"], config_digest);
+    assert_eq!(found["platform"], json!({ "os": "linux", "architecture": "riscv64" }));
+    assert_eq!(found["referrers"], Value::Null, "a 404 is no referrers API");
+    let plain = berth(&url, &["image", "inspect", "app:good"], &[], "").await;
+    assert!(plain.lines().contains(&"referrers:    (the registry has no referrers API)"), "{plain:?}");
+    // The bad manifest names a config whose bytes the CDN does not have.
+    let tampered = sha256(br#"{"os":"linux","architecture":"tampered"}"#);
+    let bad = berth(&url, &["image", "inspect", "app:bad"], &[], "").await;
+    bad.fails_with(&format!("the blob app@{tampered}: the bytes hash to {config_digest}, not {tampered}"));
+}
