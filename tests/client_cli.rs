@@ -280,3 +280,69 @@ async fn inspect_checks_the_config_follows_its_redirect_and_takes_no_referrers_a
     let bad = berth(&url, &["image", "inspect", "app:bad"], &[], "").await;
     bad.fails_with(&format!("the blob app@{tampered}: the bytes hash to {config_digest}, not {tampered}"));
 }
+
+#[tokio::test]
+async fn listing_and_inspecting_over_tls_with_htpasswd() {
+    let plain = start().await;
+    let (digest, manifest) = plain.push_image("secure/app", "v1", "tls").await;
+    let dir = tempfile::tempdir().unwrap();
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let (cert_file, key_file, passwords) =
+        (dir.path().join("cert.pem"), dir.path().join("key.pem"), dir.path().join("htpasswd"));
+    std::fs::write(&cert_file, cert.pem()).unwrap();
+    std::fs::write(&key_file, signing_key.serialize_pem()).unwrap();
+    std::fs::write(&passwords, format!("alice:{}\n", bcrypt::hash("s3cret", 4).unwrap())).unwrap();
+    // A second server on the first one's storage root, with TLS and htpasswd.
+    let secure = start_config(&format!(
+        "version: 0.1\nlog:\n  accesslog:\n    disabled: true\nhttp:\n  addr: 127.0.0.1:0\n  tls:\n    certificate: '{}'\n    key: '{}'\nauth:\n  htpasswd:\n    realm: berth\n    path: '{}'\nstorage:\n  filesystem:\n    rootdirectory: '{}'\n",
+        cert_file.display(),
+        key_file.display(),
+        passwords.display(),
+        plain.tmp().join("root").display()
+    ))
+    .await;
+    let url = secure.base.replace("http://", "https://");
+    let ca = cert_file.to_str().unwrap();
+    let env = [("BERTH_USERNAME", "alice"), ("BERTH_PASSWORD", "s3cret")];
+
+    berth(&url, &["ls", "--cacert", ca], &[], "").await.fails_with("asks for credentials");
+    berth(&url, &["ls"], &env, "").await.fails_with("certificate");
+    let wrong = berth(&url, &["ls", "--cacert", ca, "-u", "alice", "--password-stdin"], &[], "nope\n").await;
+    wrong.fails_with("UNAUTHORIZED");
+    let ls = berth(&url, &["ls", "--cacert", ca, "-u", "alice", "--password-stdin"], &[], "s3cret\n").await;
+    assert_eq!(ls.lines(), ["secure/app"]);
+    assert_eq!(berth(&url, &["tags", "secure/app", "--cacert", ca], &env, "").await.lines(), ["v1"]);
+    let found = berth(&url, &["image", "inspect", "secure/app:v1", "--cacert", ca, "--json"], &env, "").await.json();
+    assert_eq!((&found["digest"], &found["size"]), (&json!(digest), &json!(manifest.len())));
+    assert_eq!(found["platform"], json!({ "os": "linux", "architecture": "amd64" }));
+    secure.stop().await;
+    plain.stop().await;
+}
+
+/// On a terminal (a pseudo-terminal from `script`), `ls` shows its progress
+/// on stderr and erases it before printing.
+#[tokio::test]
+async fn progress_on_a_terminal_only() {
+    let reg = start_with(true, "catalog:\n  maxentries: 1\n").await;
+    for name in ["p1", "p2", "p3"] {
+        reg.push_image(name, "v1", name).await;
+    }
+    let command = format!("env -u BERTH_USERNAME -u BERTH_PASSWORD {BERTH} ls --registry {}", reg.base);
+    let transcript = tokio::task::spawn_blocking(move || {
+        Command::new("script").args(["-qefc", &command, "/dev/null"]).stdin(Stdio::null()).output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(transcript.status.success(), "{transcript:?}");
+    let text = String::from_utf8_lossy(&transcript.stdout);
+    let erased = "\r\x1b[2K";
+    let expected = format!(
+        "{erased}listing repositories: 1 read, 1 shown{erased}listing repositories: 2 read, 2 shown\
+         {erased}listing repositories: 3 read, 3 shown{erased}p1\r\np2\r\np3\r\n"
+    );
+    assert_eq!(text, expected);
+    // Not a terminal: nothing on stderr (checked by `lines`).
+    assert_eq!(berth(&reg.base, &["ls"], &[], "").await.lines(), ["p1", "p2", "p3"]);
+    reg.stop().await;
+}
