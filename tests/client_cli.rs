@@ -151,7 +151,10 @@ async fn inspect_an_image_an_index_and_its_referrers() {
     );
     let index_digest = reg.push_manifest("multi", "latest", OCI_INDEX, index.as_bytes()).await;
     reg.push_blob("multi", b"{}").await;
-    let subject = format!(r#","artifactType":"application/vnd.example.sbom","subject":{}"#, Desc::of(OCI_INDEX, index.as_bytes()).json());
+    let subject = format!(
+        r#","artifactType":"application/vnd.example.sbom","subject":{}"#,
+        Desc::of(OCI_INDEX, index.as_bytes()).json()
+    );
     let sbom = image_manifest(Some(OCI_MANIFEST), &Desc::empty(), &[Desc::empty()], &subject);
     let sbom_digest = reg.push_manifest("multi", &sha256(&sbom), OCI_MANIFEST, &sbom).await;
 

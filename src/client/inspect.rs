@@ -275,7 +275,11 @@ fn verify(what: &str, bytes: &[u8], expected: &Digest) -> Result<(), ClientError
     if actual == *expected {
         Ok(())
     } else {
-        Err(ClientError::Integrity { what: what.to_owned(), expected: expected.to_string(), actual: actual.to_string() })
+        Err(ClientError::Integrity {
+            what: what.to_owned(),
+            expected: expected.to_string(),
+            actual: actual.to_string(),
+        })
     }
 }
 
@@ -298,7 +302,10 @@ mod tests {
         let digest = Digest::of(Algorithm::Sha256, b"manifest");
         assert!(verify("m", b"manifest", &digest).is_ok());
         let e = verify("the manifest a:v1", b"other", &digest).unwrap_err().to_string();
-        assert!(e.starts_with("the manifest a:v1: the bytes hash to sha256:") && e.contains(&digest.to_string()), "{e}");
+        assert!(
+            e.starts_with("the manifest a:v1: the bytes hash to sha256:") && e.contains(&digest.to_string()),
+            "{e}"
+        );
         let sha512 = Digest::of(Algorithm::Sha512, b"manifest");
         assert!(verify("m", b"manifest", &sha512).is_ok());
     }

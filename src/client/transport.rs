@@ -217,7 +217,10 @@ mod tests {
         assert!(Url::parse("127.0.0.1:5000").is_err());
         assert!(Url::parse("ftp://x").is_err());
         let page = Url::parse("https://r:5443/v2/_catalog?n=2").unwrap();
-        assert_eq!(page.resolve("/v2/_catalog?last=b&n=2").unwrap().to_string(), "https://r:5443/v2/_catalog?last=b&n=2");
+        assert_eq!(
+            page.resolve("/v2/_catalog?last=b&n=2").unwrap().to_string(),
+            "https://r:5443/v2/_catalog?last=b&n=2"
+        );
         assert_eq!(page.resolve("?last=c").unwrap().to_string(), "https://r:5443/v2/_catalog?last=c");
         let elsewhere = page.resolve("http://r:5443/x").unwrap();
         assert!(!page.same_origin(&elsewhere) && page.same_origin(&page.resolve("/y").unwrap()));
