@@ -45,12 +45,12 @@ pub struct Descriptor {
 /// An operating system and CPU architecture.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Platform {
-    /// `linux`, `windows`...
-    #[serde(default)]
-    pub os: String,
     /// `amd64`, `arm64`...
     #[serde(default)]
     pub architecture: String,
+    /// `linux`, `windows`...
+    #[serde(default)]
+    pub os: String,
     /// `v7`, `v8`...
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
@@ -185,7 +185,7 @@ impl Client {
             let blob = self.blob(name, &digest).await?;
             let image: ImageConfig = parse(&blob, &format!("the config {name}@{digest}"))?;
             inspection.platform =
-                Some(Platform { os: image.os, architecture: image.architecture, variant: image.variant });
+                Some(Platform { architecture: image.architecture, os: image.os, variant: image.variant });
             inspection.created = image.created;
         }
         let total = layers.iter().fold(inspection.size + config.size, |sum, layer| sum.saturating_add(layer.size));
