@@ -349,3 +349,23 @@ async fn progress_on_a_terminal_only() {
     assert_eq!(berth(&reg.base, &["ls"], &[], "").await.lines(), ["p1", "p2", "p3"]);
     reg.stop().await;
 }
+
+/// `berth ls | head -1` closes stdout before berth writes: not a failure,
+/// and no panic.
+#[tokio::test]
+async fn ls_survives_a_closed_stdout() {
+    let reg = start().await;
+    reg.push_image("closed", "v1", "closed").await;
+    let url = reg.base.clone();
+    let status = tokio::task::spawn_blocking(move || {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let mut cmd = Command::new(BERTH);
+        cmd.args(["ls", "--registry", &url]).stdout(writer).stderr(Stdio::piped());
+        cmd.output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(status.status.success() && status.stderr.is_empty(), "{status:?}");
+    reg.stop().await;
+}
