@@ -6,12 +6,7 @@ use bytes::Bytes;
 use http::{Method, StatusCode, header};
 use serde::{Deserialize, Serialize};
 
-use super::{
-    Client, ClientError, MANIFEST_TYPES,
-    error::from_answer,
-    progress::Progress,
-    transport::{Answer, Url},
-};
+use super::{Client, ClientError, MANIFEST_TYPES, error::from_answer, progress::Progress, transport::Answer};
 use crate::registry::{Algorithm, Digest, Reference, RepoName, manifest::media_type::OCI_INDEX};
 
 /// Config media types whose blob is an image configuration (os,
@@ -250,7 +245,7 @@ impl Client {
             #[serde(default)]
             manifests: Vec<Descriptor>,
         }
-        let url: Url = self.base.join(&format!("/v2/{name}/referrers/{digest}"));
+        let url = self.base.join(&format!("/v2/{name}/referrers/{digest}"));
         let answer = self.send_to(Method::GET, &url, &[(header::ACCEPT.as_str(), OCI_INDEX)]).await?;
         if answer.status != StatusCode::OK {
             return Ok(None);
