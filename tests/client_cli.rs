@@ -369,3 +369,19 @@ async fn ls_survives_a_closed_stdout() {
     assert!(status.status.success() && status.stderr.is_empty(), "{status:?}");
     reg.stop().await;
 }
+
+/// A `Link` elsewhere would take the credentials along, and one back to a
+/// page already read would never end: both are refused.
+#[tokio::test]
+async fn ls_refuses_links_to_other_origins_and_loops() {
+    let page = |link: &str| (format!("200 OK\r\nLink: <{link}>; rel=\"next\""), br#"{"repositories":["a"]}"#.to_vec());
+    let url = fake_registry(move |path| match path {
+        "/v2/_catalog" => page("http://127.0.0.2:9/v2/_catalog?last=a"),
+        "/v2/_catalog?n=1" => page("/v2/_catalog?last=a&n=1"),
+        _ => page("/v2/_catalog?n=1"),
+    });
+    let elsewhere = berth(&url, &["ls"], &[], "").await;
+    elsewhere.fails_with("refusing to follow its Link to http://127.0.0.2:9/v2/_catalog?last=a");
+    let looping = berth(&url, &["ls", "-n", "1"], &[], "").await;
+    looping.fails_with(&format!("refusing to follow its Link to {url}/v2/_catalog?n=1"));
+}
