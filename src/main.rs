@@ -70,6 +70,37 @@ enum Command {
         #[command(subcommand)]
         command: ImageCommand,
     },
+    /// List the repositories of a running registry, one per line, following
+    /// the catalog's pages. With PREFIX, only those under it: `a/b` lists
+    /// a/b and a/b/..., `library/` the namespace library/. It never lists
+    /// tags: that is `berth tags NAME`.
+    Ls {
+        /// A repository or a namespace ending with `/`.
+        prefix: Option<String>,
+        /// Ask for pages of N repositories (the registry's default otherwise;
+        /// at most its catalog.maxentries).
+        #[arg(short = 'n', long = "page-size", value_name = "N")]
+        page_size: Option<usize>,
+        /// Print {"repositories":[...]} instead of lines.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// List the tags of a repository of a running registry, one per line,
+    /// following the pages.
+    Tags {
+        /// The repository, e.g. my/busybox.
+        name: String,
+        /// Ask for pages of N tags (all at once otherwise).
+        #[arg(short = 'n', long = "page-size", value_name = "N")]
+        page_size: Option<usize>,
+        /// Print {"name":...,"tags":[...]} instead of lines.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
 }
 
 #[derive(Subcommand)]
@@ -99,6 +130,20 @@ enum TagCommand {
 
 #[derive(Subcommand)]
 enum ImageCommand {
+    /// Show a manifest (GET with every manifest type accepted): digest,
+    /// media type and size; for an image its config, platform, creation
+    /// time, layers and total size (manifest, config and layers); for an
+    /// index each platform's manifest; and its referrers. The manifest and
+    /// config bytes must hash to their digests, or the command fails.
+    Inspect {
+        /// NAME:TAG or NAME@DIGEST.
+        reference: String,
+        /// Print one JSON document instead of lines.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Delete an image's manifest and every tag pointing at it. A tag is
     /// resolved to its digest first (HEAD with every manifest type); prints
     /// the digest deleted.
@@ -151,15 +196,27 @@ fn main() -> ExitCode {
         Command::Image { command: ImageCommand::Delete { reference, remote } } => {
             run_client(&remote, &Action::Image(reference), "image delete")
         }
+        Command::Image { command: ImageCommand::Inspect { reference, json, remote } } => {
+            run_client(&remote, &Action::Inspect { reference, json }, "image inspect")
+        }
+        Command::Ls { prefix, page_size, json, remote } => {
+            run_client(&remote, &Action::List { prefix, page_size, json }, "ls")
+        }
+        Command::Tags { name, page_size, json, remote } => {
+            run_client(&remote, &Action::Tags { name, page_size, json }, "tags")
+        }
     }
 }
 
-/// A command against a running registry: its line on success, else the
+/// A command against a running registry: its output on success, else the
 /// registry's error code and message, and status 1.
 fn run_client(remote: &Remote, action: &Action, what: &str) -> ExitCode {
     match command::run(remote, action) {
-        Ok(line) => {
-            println!("{line}");
+        Ok(text) => {
+            // A closed stdout (`berth ls | head`) is the reader's choice,
+            // not a failure, and must not panic as print! would.
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -1,9 +1,10 @@
-//! The `berth repo|tag|image delete` commands: where the registry, the
-//! credentials and the trust come from, and what is printed.
+//! The client commands (`berth ls`, `berth tags`, `berth image inspect`,
+//! `berth repo|tag|image delete`): where the registry, the credentials and
+//! the trust come from, and what is printed.
 
 use std::{io::BufRead, path::PathBuf};
 
-use super::{Client, ClientError, Credentials, Trust, target};
+use super::{Client, ClientError, Credentials, Trust, list, output, progress::Progress, target};
 
 /// Where no `--registry` or `BERTH_REGISTRY` says otherwise.
 const DEFAULT_REGISTRY: &str = "http://127.0.0.1:5000";
@@ -28,9 +29,34 @@ pub struct Remote {
     insecure: bool,
 }
 
-/// What to delete.
+/// What to list, show or delete.
 #[derive(Debug)]
 pub enum Action {
+    /// `ls [PREFIX]`: the catalog, or its part under PREFIX.
+    List {
+        /// A repository or namespace (`library/`) to list under.
+        prefix: Option<String>,
+        /// The page size to ask for (`n`), else the registry's.
+        page_size: Option<usize>,
+        /// `--json`.
+        json: bool,
+    },
+    /// `tags NAME`.
+    Tags {
+        /// The repository.
+        name: String,
+        /// The page size to ask for (`n`), else every tag at once.
+        page_size: Option<usize>,
+        /// `--json`.
+        json: bool,
+    },
+    /// `image inspect NAME:TAG|NAME@DIGEST`.
+    Inspect {
+        /// The reference.
+        reference: String,
+        /// `--json`.
+        json: bool,
+    },
     /// `repo delete NAME`.
     Repository(String),
     /// `tag delete NAME:TAG`.
@@ -39,8 +65,12 @@ pub enum Action {
     Image(String),
 }
 
-/// Runs one command; the line to print on success.
+/// Runs one command; what to print on stdout on success (whole lines).
 pub fn run(remote: &Remote, action: &Action) -> Result<String, ClientError> {
+    // Checked before anything is sent, and before a password is read.
+    if let Action::List { prefix: Some(prefix), .. } = action {
+        target::repository(prefix.strip_suffix('/').unwrap_or(prefix))?;
+    }
     let mut client = connect(remote)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -48,20 +78,35 @@ pub fn run(remote: &Remote, action: &Action) -> Result<String, ClientError> {
         .map_err(|e| ClientError::Usage(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async {
         match action {
+            Action::List { prefix, page_size, json } => {
+                let keep = list::under(prefix.as_deref().unwrap_or_default());
+                let names = client.repositories(*page_size, keep, &mut Progress::on_stderr()).await?;
+                Ok(output::repositories(&names, *json))
+            }
+            Action::Tags { name, page_size, json } => {
+                let name = target::repository(name)?;
+                let tags = client.tags(&name, *page_size, &mut Progress::on_stderr()).await?;
+                Ok(output::tags(name.as_str(), &tags, *json))
+            }
+            Action::Inspect { reference, json } => {
+                let (name, reference) = target::reference(reference)?;
+                let found = client.inspect(&name, &reference, &mut Progress::on_stderr()).await?;
+                Ok(output::inspection(&found, *json))
+            }
             Action::Repository(text) => {
                 let name = target::repository(text)?;
                 client.delete_repository(&name).await?;
-                Ok(format!("deleted repository {name}; its blobs stay until `berth garbage-collect`"))
+                Ok(format!("deleted repository {name}; its blobs stay until `berth garbage-collect`\n"))
             }
             Action::Tag(text) => {
                 let (name, tag) = target::tagged(text)?;
                 client.delete_tag(&name, &tag).await?;
-                Ok(format!("deleted tag {name}:{tag}; the manifest it pointed at stays, reachable by digest"))
+                Ok(format!("deleted tag {name}:{tag}; the manifest it pointed at stays, reachable by digest\n"))
             }
             Action::Image(text) => {
                 let (name, reference) = target::reference(text)?;
                 let digest = client.delete_image(&name, &reference).await?;
-                Ok(format!("deleted {name}@{digest} and every tag pointing at it"))
+                Ok(format!("deleted {name}@{digest} and every tag pointing at it\n"))
             }
         }
     })

@@ -42,6 +42,25 @@ pub enum ClientError {
         /// Its detail, as JSON text, when there is one.
         detail: Option<String>,
     },
+    /// A successful answer whose body is not what the API promises.
+    #[error("{context}: {reason}")]
+    Invalid {
+        /// What was asked.
+        context: String,
+        /// What is wrong with the answer.
+        reason: String,
+    },
+    /// Bytes that do not hash to the digest they were asked by or announced
+    /// with: a broken or lying registry, or something in between.
+    #[error("{what}: the bytes hash to {actual}, not {expected}; refusing them")]
+    Integrity {
+        /// What was fetched.
+        what: String,
+        /// The digest asked for or announced.
+        expected: String,
+        /// The digest of the bytes received.
+        actual: String,
+    },
     /// The registry (or token server) answered something unexpected.
     #[error("{context}: HTTP {status}{}", if body.is_empty() { String::new() } else { format!(": {body}") })]
     Unexpected {

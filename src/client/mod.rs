@@ -1,5 +1,6 @@
-//! A client for a running registry, behind the `berth repo|tag|image delete`
-//! commands: what the seeds' cleanup workflow did with curl and `rm -R`.
+//! A client for a running registry, behind the `berth ls`, `berth tags`,
+//! `berth image inspect` and `berth repo|tag|image delete` commands: what the
+//! seeds' cleanup workflow did with curl and `rm -R`.
 //!
 //! It speaks the registry API over HTTP or HTTPS and answers auth challenges
 //! the way docker does (Basic, or a Bearer token from the challenge's realm).
@@ -10,6 +11,10 @@ mod auth;
 pub mod command;
 mod error;
 mod insecure;
+mod inspect;
+mod list;
+mod output;
+mod progress;
 pub mod target;
 mod transport;
 
@@ -98,10 +103,16 @@ impl Client {
         }
     }
 
-    /// Sends a request; on a 401, answers the challenge and sends it once more.
+    /// Sends a request to a path under the base URL; on a 401, answers the
+    /// challenge and sends it once more.
     async fn send(&mut self, method: Method, path: &str, headers: &[(&str, &str)]) -> Result<Answer, ClientError> {
         let url = self.base.join(path);
-        let answer = self.send_authorized(&method, &url, headers).await?;
+        self.send_to(method, &url, headers).await
+    }
+
+    /// As `send`, to any URL of this registry (a `Link` to follow).
+    async fn send_to(&mut self, method: Method, url: &Url, headers: &[(&str, &str)]) -> Result<Answer, ClientError> {
+        let answer = self.send_authorized(&method, url, headers).await?;
         if answer.status != StatusCode::UNAUTHORIZED {
             return Ok(answer);
         }
@@ -109,7 +120,7 @@ impl Client {
             return Ok(answer);
         };
         self.authorization = Some(authorize(&self.transport, &challenge, self.credentials.as_ref()).await?);
-        self.send_authorized(&method, &url, headers).await
+        self.send_authorized(&method, url, headers).await
     }
 
     async fn send_authorized(

@@ -1,5 +1,6 @@
-//! One HTTP/1.1 request per connection, over TCP or TLS. The commands send
-//! two or three requests in all, so a connection pool would buy nothing.
+//! One HTTP/1.1 request per connection, over TCP or TLS. Most commands send
+//! two or three requests, and a listing one per page of up to a thousand
+//! entries, so a connection pool would buy little.
 
 use std::{path::Path, sync::Arc, time::Duration};
 
@@ -16,8 +17,9 @@ use super::{error::ClientError, insecure::AnyServerCert};
 /// How long one request may take, connection and TLS handshake included.
 const TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The largest answer body read (error bodies and tokens are small).
-const MAX_BODY: usize = 1024 * 1024;
+/// The largest answer body read: above distribution's 4 MiB manifest limit,
+/// with room for large image configs and referrer lists.
+const MAX_BODY: usize = 16 * 1024 * 1024;
 
 /// An `http://` or `https://` URL, split as a request needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +56,24 @@ impl Url {
     /// This URL with `path` (starting with `/`) appended to its path.
     pub fn join(&self, path: &str) -> Url {
         Url { target: format!("{}{path}", self.target), ..self.clone() }
+    }
+
+    /// Where a `Location` or `Link` value found in an answer to this URL
+    /// points: an absolute URL, a path on this origin, or a query on this path.
+    pub fn resolve(&self, reference: &str) -> Result<Url, ClientError> {
+        if reference.starts_with('/') {
+            return Ok(Url { target: reference.to_owned(), ..self.clone() });
+        }
+        if reference.starts_with('?') {
+            let path = self.target.split_once('?').map_or(self.target.as_str(), |(path, _)| path);
+            return Ok(Url { target: format!("{path}{reference}"), ..self.clone() });
+        }
+        Url::parse(reference)
+    }
+
+    /// Whether `other` is on the same scheme, host and port.
+    pub fn same_origin(&self, other: &Url) -> bool {
+        (self.tls, &self.host, self.port) == (other.tls, &other.host, other.port)
     }
 
     fn origin_form(&self) -> &str {
@@ -196,5 +216,13 @@ mod tests {
         assert_eq!(Url::parse("http://[::1]:5000").unwrap().host, "::1");
         assert!(Url::parse("127.0.0.1:5000").is_err());
         assert!(Url::parse("ftp://x").is_err());
+        let page = Url::parse("https://r:5443/v2/_catalog?n=2").unwrap();
+        assert_eq!(
+            page.resolve("/v2/_catalog?last=b&n=2").unwrap().to_string(),
+            "https://r:5443/v2/_catalog?last=b&n=2"
+        );
+        assert_eq!(page.resolve("?last=c").unwrap().to_string(), "https://r:5443/v2/_catalog?last=c");
+        let elsewhere = page.resolve("http://r:5443/x").unwrap();
+        assert!(!page.same_origin(&elsewhere) && page.same_origin(&page.resolve("/y").unwrap()));
     }
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# berth's cleanup commands against images pushed by skopeo: `berth tag delete`,
+# berth's client commands against images pushed by skopeo: `berth ls`, `berth tags` and
+# `berth image inspect --json` (digests compared with `skopeo inspect --raw`), `berth tag delete`,
 # `berth image delete` (by tag and by digest) and `berth repo delete`, then what remains is
 # checked with skopeo and curl by digest and bytes; a nested repository (e2e/app/nested under
 # e2e/app) and repositories sharing blobs keep everything; `berth garbage-collect` then
@@ -32,6 +33,59 @@ push_fixtures() {
   quiet "${COPY[@]}" "oci:$IMG_OCI:amd64" "docker://$REG/e2e/other:v1"
   check "pushed: catalog" '["e2e/app","e2e/app/nested","e2e/other"]' "$(catalog)"
   check "pushed: e2e/app tags" '["multi","v1","v1-alias"]' "$(tags_of e2e/app)"
+}
+
+# raw_of REF FILE: the manifest skopeo reads for docker://$REG/REF, written to FILE.
+raw_of() { sk inspect $TLS --raw "docker://$REG/$1" >"$2"; }
+
+test_ls_tags() {
+  section "berth ls and berth tags"
+  check "ls: every repository" "e2e/app e2e/app/nested e2e/other" "$(bt ls | xargs)"
+  check "ls: pages of one" "e2e/app e2e/app/nested e2e/other" "$(bt ls -n 1 | xargs)"
+  check "ls: under a repository" "e2e/app e2e/app/nested" "$(bt ls e2e/app | xargs)"
+  check "ls: a namespace" '["e2e/app","e2e/app/nested","e2e/other"]' "$(bt ls e2e/ --json | jq -c .repositories)"
+  check "tags: pages of one, as skopeo lists them" \
+    "$(sk list-tags $TLS "docker://$REG/e2e/app" | jq -c .Tags)" "$(bt tags e2e/app -n 1 --json | jq -c .tags)"
+  check_fails "tags: an unknown repository" bt tags e2e/none
+  check_last_output "tags: says NAME_UNKNOWN" '^berth: tags: NAME_UNKNOWN'
+}
+
+test_inspect() {
+  section "berth image inspect"
+  local raw=$WORK/raw.json out=$WORK/inspect.json
+  raw_of e2e/app:v1 "$raw"
+  bt image inspect e2e/app:v1 --json >"$out"
+  check "inspect v2s2: digest is skopeo's raw manifest's" "$(sha "$raw")" "$(jq -r .digest "$out")"
+  check "inspect v2s2: and the pushed one" "$IMG_V2S2_MANIFEST" "$(jq -r .digest "$out")"
+  check "inspect v2s2: media type" "$V2S2_MANIFEST" "$(jq -r .mediaType "$out")"
+  check "inspect v2s2: size" "$(stat -c %s "$raw")" "$(jq -r .size "$out")"
+  check "inspect v2s2: config" "$(jq -c '.config | {digest, size}' "$raw")" "$(jq -c '.config | {digest, size}' "$out")"
+  check "inspect v2s2: layers" "$(jq -c '[.layers[] | {digest, size}]' "$raw")" \
+    "$(jq -c '[.layers[] | {digest, size}]' "$out")"
+  check "inspect v2s2: platform from the config" \
+    "$(sk inspect $TLS --config --raw "docker://$REG/e2e/app:v1" | jq -c '{os, architecture}')" \
+    "$(jq -c '.platform | {os, architecture}' "$out")"
+  check "inspect v2s2: total size" "$(jq '.size + .config.size + ([.layers[].size] | add)' "$out")" \
+    "$(jq .totalSize "$out")"
+  check "inspect v2s2: no referrers" '[]' "$(jq -c .referrers "$out")"
+
+  raw_of e2e/app:multi "$raw"
+  bt image inspect e2e/app:multi --json >"$out"
+  check "inspect index: digest is skopeo's raw manifest's" "$IMG_INDEX" "$(jq -r .digest "$out")"
+  check "inspect index: and the bytes'" "$(sha "$raw")" "$(jq -r .digest "$out")"
+  check "inspect index: media type" "$OCI_INDEX" "$(jq -r .mediaType "$out")"
+  check "inspect index: the platforms' digests" "$(jq -cS '[.manifests[] | {digest, platform}]' "$raw")" \
+    "$(jq -cS '[.manifests[] | {digest, platform}]' "$out")"
+  check "inspect index: amd64 and arm64" "$IMG_AMD64_MANIFEST $IMG_ARM64_MANIFEST" \
+    "$(jq -r '[.manifests[].digest] | join(" ")' "$out")"
+
+  bt image inspect "e2e/other@$IMG_AMD64_MANIFEST" --json >"$out"
+  check "inspect OCI by digest: digest" "$IMG_AMD64_MANIFEST" "$(jq -r .digest "$out")"
+  check "inspect OCI by digest: config" "$IMG_AMD64_CONFIG" "$(jq -r .config.digest "$out")"
+  check "inspect OCI by digest: layers" "$IMG_AMD64_LAYERS" "$(jq -r '[.layers[].digest] | join(" ")' "$out")"
+  check "inspect OCI by digest: platform" '"linux/amd64"' "$(jq -c '.platform | "\(.os)/\(.architecture)"' "$out")"
+  check_fails "inspect: an unknown tag" bt image inspect e2e/app:none
+  check_last_output "inspect: says MANIFEST_UNKNOWN" '^berth: image inspect: MANIFEST_UNKNOWN'
 }
 
 test_tag_delete() {
@@ -135,6 +189,12 @@ EOF
   cert_dir "$WORK/certs" "$WORK/pki/ca.pem"
   quiet sk copy --dest-cert-dir "$WORK/certs" --dest-creds "alice:s3cret pw" \
     "oci:$IMG_OCI:amd64" "docker://$REG/e2e/secure:v1"
+  local found
+  found=$(BERTH_USERNAME=alice BERTH_PASSWORD='s3cret pw' timeout "$E2E_CMD_TIMEOUT" \
+    "$BERTH" image inspect e2e/secure:v1 --json --registry "$REG_URL" --cacert "$WORK/pki/ca.pem" | jq -r .digest)
+  check "tls: image inspect with BERTH_USERNAME/BERTH_PASSWORD" "$IMG_AMD64_MANIFEST" "$found"
+  check "tls: ls with --password-stdin" e2e/secure \
+    "$(printf 's3cret pw\n' | bt ls --cacert "$WORK/pki/ca.pem" -u alice --password-stdin)"
   check_fails "tls: without credentials" bt repo delete e2e/secure --cacert "$WORK/pki/ca.pem"
   check_last_output "tls: the registry asked for credentials" 'asks for credentials'
   check_fails "tls: without the CA" env BERTH_USERNAME=alice "BERTH_PASSWORD=s3cret pw" \
@@ -166,6 +226,8 @@ start_registry berth "$ROOT"
 CONFIG=$WORK/berth-$REG_PORT.yml
 make_test_images "$WORK/img"
 run_test push_fixtures
+run_test test_ls_tags
+run_test test_inspect
 run_test test_tag_delete
 run_test test_image_delete
 run_test test_repo_delete
