@@ -1,8 +1,9 @@
 //! The `berth` command.
 
-use std::{io::Write, path::PathBuf, process::ExitCode};
+use std::{io::Write, net::IpAddr, path::PathBuf, process::ExitCode};
 
 use berth::{
+    admin::{self, cert, htpasswd},
     client::command::{self, Action, Remote},
     config::{Config, ConfigErrors, Formatter},
     logging::{self, Format, LogOptions},
@@ -69,6 +70,82 @@ enum Command {
     Image {
         #[command(subcommand)]
         command: ImageCommand,
+    },
+    /// Edit an htpasswd file for auth.htpasswd (bcrypt, as `htpasswd -B`
+    /// writes; no apache2-utils needed).
+    Htpasswd {
+        #[command(subcommand)]
+        command: HtpasswdCommand,
+    },
+    /// Certificates for http.tls.
+    Cert {
+        #[command(subcommand)]
+        command: CertCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum HtpasswdCommand {
+    /// Add a user, or set an existing user's password (its line is replaced
+    /// in place; other lines are kept byte for byte). Creates FILE (mode
+    /// 0640) if missing. The password comes from --password-stdin or a
+    /// prompt; never from the command line, where `ps` and shell history
+    /// would show it.
+    Add {
+        /// The htpasswd file, e.g. auth/htpasswd.
+        file: PathBuf,
+        /// The user name (no ':' and no control characters).
+        user: String,
+        /// Read the password from the first line of stdin.
+        #[arg(long)]
+        password_stdin: bool,
+        /// bcrypt cost, 4 to 31; each step doubles the work.
+        #[arg(long, default_value_t = htpasswd::DEFAULT_COST, value_parser = clap::value_parser!(u32).range(4..=31))]
+        cost: u32,
+    },
+    /// Remove a user; fails, naming it, when the file has no such user.
+    Delete {
+        /// The htpasswd file.
+        file: PathBuf,
+        /// The user name.
+        user: String,
+    },
+    /// Print the users, one per line; entries that are not bcrypt (which
+    /// distribution and berth ignore) are marked.
+    List {
+        /// The htpasswd file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum CertCommand {
+    /// Make a private CA (ca.crt, ca.key) and a server certificate it signs
+    /// (server.crt, server.key) for every --host and --ip, then print the
+    /// http.tls lines and how to make docker, podman and the system trust
+    /// the CA. Keys are written with mode 0600.
+    SelfSigned {
+        /// A name clients use for the registry (repeat for more); an IP
+        /// address here counts as --ip.
+        #[arg(long = "host", value_name = "NAME")]
+        hosts: Vec<String>,
+        /// An IP address clients use (repeat for more); 127.0.0.1 only if given.
+        #[arg(long = "ip", value_name = "IP")]
+        ips: Vec<IpAddr>,
+        /// The directory for the four files.
+        #[arg(long, default_value = "certs")]
+        out: PathBuf,
+        /// The server certificate's validity in days (the CA's is 10 years,
+        /// or as long, if longer).
+        #[arg(long, default_value_t = cert::DEFAULT_DAYS)]
+        days: u32,
+        /// The port clients use, for the trust steps printed (certs.d
+        /// directories are named HOST:PORT).
+        #[arg(long, default_value_t = 5000)]
+        port: u16,
+        /// Replace existing files in --out.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -151,6 +228,53 @@ fn main() -> ExitCode {
         Command::Image { command: ImageCommand::Delete { reference, remote } } => {
             run_client(&remote, &Action::Image(reference), "image delete")
         }
+        Command::Htpasswd { command } => report_admin("htpasswd", run_htpasswd(command)),
+        Command::Cert { command: CertCommand::SelfSigned { hosts, ips, out, days, port, force } } => {
+            let request = cert::Request { hosts, ips, days };
+            let written = cert::self_signed(&request, &out, force);
+            let steps = written.map(|paths| {
+                let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+                format!("wrote {}\n\n{}", names.join(", "), cert::trust_steps(&out, &request, port))
+            });
+            report_admin("cert self-signed", steps)
+        }
+    }
+}
+
+/// An admin command's output, or its error and status 1.
+fn report_admin(what: &str, outcome: anyhow::Result<String>) -> ExitCode {
+    match outcome {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("berth: {what}: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_htpasswd(command: HtpasswdCommand) -> anyhow::Result<String> {
+    match command {
+        HtpasswdCommand::Add { file, user, password_stdin, cost } => {
+            htpasswd::check_user(&user)?;
+            let password = admin::password::read(password_stdin)?;
+            let file_name = file.display();
+            Ok(match htpasswd::add(&file, &user, &password, cost)? {
+                htpasswd::Added::Created => format!("created {file_name} with user {user}\n"),
+                htpasswd::Added::Appended => format!("added user {user} to {file_name}\n"),
+                htpasswd::Added::Replaced => format!("replaced the password of {user} in {file_name}\n"),
+            })
+        }
+        HtpasswdCommand::Delete { file, user } => {
+            htpasswd::delete(&file, &user)?;
+            Ok(format!("deleted {user} from {}\n", file.display()))
+        }
+        HtpasswdCommand::List { file } => Ok(htpasswd::list(&file)?
+            .iter()
+            .map(|u| if u.bcrypt { format!("{}\n", u.name) } else { format!("{} (not bcrypt: ignored)\n", u.name) })
+            .collect()),
     }
 }
 
