@@ -156,6 +156,8 @@ fn server_params(names: &[Name], first: &str, now: OffsetDateTime, days: u32) ->
             Name::Ip(ip) => Ok(SanType::IpAddress(*ip)),
         })
         .collect::<Result<_, _>>()?;
+    // CA:FALSE said outright, so no verifier can take the leaf for a CA.
+    params.is_ca = IsCa::ExplicitNoCa;
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.use_authority_key_identifier_extension = true;
