@@ -79,7 +79,9 @@ pub fn entry_line(user: &str, password: &str, cost: u32) -> anyhow::Result<Strin
     if password.len() > 72 {
         bail!("the password is {} bytes long; bcrypt uses only the first 72", password.len());
     }
-    let hash = bcrypt::non_truncating_hash_with_result(password, cost).context("bcrypt")?;
+    // Not bcrypt's non-truncating variant: it refuses 72 bytes too, which
+    // bcrypt uses whole (only the terminating NUL is lost).
+    let hash = bcrypt::hash_with_result(password, cost).context("bcrypt")?;
     Ok(format!("{user}:{}", hash.format_for_version(bcrypt::Version::TwoY)))
 }
 
@@ -188,7 +190,9 @@ mod tests {
         assert!(Htpasswd::verify("pw:with colon", hash));
         assert!(!Htpasswd::verify("pw", hash));
         assert!(entry_line("alice", &"x".repeat(73), 4).is_err());
-        assert!(entry_line("alice", &"x".repeat(72), 4).is_ok());
+        let line = entry_line("alice", &"x".repeat(72), 4).unwrap();
+        assert!(Htpasswd::verify(&"x".repeat(72), &line[6..]), "all 72 bytes are used");
+        assert!(!Htpasswd::verify(&"x".repeat(71), &line[6..]));
         assert!(entry_line("alice", "", 4).is_err());
     }
 }
