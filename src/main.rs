@@ -228,7 +228,14 @@ fn main() -> ExitCode {
         Command::Image { command: ImageCommand::Delete { reference, remote } } => {
             run_client(&remote, &Action::Image(reference), "image delete")
         }
-        Command::Htpasswd { command } => report_admin("htpasswd", run_htpasswd(command)),
+        Command::Htpasswd { command } => {
+            let what = match &command {
+                HtpasswdCommand::Add { .. } => "htpasswd add",
+                HtpasswdCommand::Delete { .. } => "htpasswd delete",
+                HtpasswdCommand::List { .. } => "htpasswd list",
+            };
+            report_admin(what, run_htpasswd(command))
+        }
         Command::Cert { command: CertCommand::SelfSigned { hosts, ips, out, days, port, force } } => {
             let request = cert::Request { hosts, ips, days };
             let written = cert::self_signed(&request, &out, force);

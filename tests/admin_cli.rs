@@ -66,6 +66,7 @@ fn htpasswd_add_replace_delete_and_list_keep_other_lines() {
     assert!(first.starts_with("$2y$04$") && first.len() == 60, "{first}");
     assert!(berth::http::auth::Htpasswd::verify("first pw:x", &first), "the line ending is not part of the password");
     assert_eq!(mode(&file), 0o600, "an existing file keeps its permissions");
+    owner_is_kept(&file);
 
     // A new password replaces alice's line where it is; carol moves nowhere.
     std::fs::write(&file, format!("alice:{first}\n{before}")).unwrap();
@@ -89,6 +90,22 @@ fn htpasswd_add_replace_delete_and_list_keep_other_lines() {
     assert_eq!(std::fs::read_to_string(&file).unwrap(), format!("alice:{second}\n# registry users\n\n{carol}\n"));
     let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(leftovers, ["htpasswd"], "no temporary file is left beside it");
+}
+
+/// A file owned by another user (the registry's, say) keeps its owner when
+/// root edits it; the check needs root, as CI is.
+fn owner_is_kept(file: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    if std::os::unix::fs::chown(file, Some(65534), Some(65534)).is_err() {
+        eprintln!("not root: the owner is not checked");
+        return;
+    }
+    add(file, "owner-check", "pw");
+    let meta = std::fs::metadata(file).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
+    let out = berth(&["htpasswd", "delete", file.to_str().unwrap(), "owner-check"], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(std::fs::metadata(file).unwrap().uid(), 65534);
 }
 
 #[test]

@@ -80,7 +80,7 @@ pub fn self_signed(request: &Request, dir: &Path, force: bool) -> anyhow::Result
     for ((path, pem), file) in paths.iter().zip(&pems).zip(FILES) {
         let mode = if file.ends_with(".key") { KEY_MODE } else { CERT_MODE };
         let written = if force {
-            files::replace(path, pem.as_bytes(), mode)
+            files::replace(path, pem.as_bytes(), files::Mode::Exact(mode))
         } else {
             files::create_new(path, pem.as_bytes(), mode)
         };

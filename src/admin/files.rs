@@ -3,22 +3,38 @@
 //! is written.
 
 use std::{
-    fs::{File, OpenOptions, Permissions},
+    fs::{File, Metadata, OpenOptions, Permissions},
     io::{self, Write},
-    os::unix::fs::{OpenOptionsExt, PermissionsExt},
+    os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt},
     path::Path,
 };
+
+/// The permissions a replaced file gets.
+#[derive(Clone, Copy)]
+pub enum Mode {
+    /// Exactly these bits (a key must not stay readable by others).
+    Exact(u32),
+    /// The old file's bits, or these when there was none: an administrator
+    /// may have loosened or tightened them for the registry's user.
+    KeepOr(u32),
+}
 
 /// Replaces `path` with `bytes` so that a reader sees the old file or the
 /// new one, never a part: a temporary file beside it is written, synced
 /// and renamed over it, then the directory is synced so the rename
-/// survives a crash. The new file gets `mode` (the caller passes the old
-/// file's when there was one).
-pub fn replace(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+/// survives a crash. The old file's owner and group are kept (an
+/// administrator running this as root must not take the file from the
+/// registry's user).
+pub fn replace(path: &Path, bytes: &[u8], mode: Mode) -> io::Result<()> {
+    let old = metadata(path)?;
+    let mode = match (mode, &old) {
+        (Mode::KeepOr(_), Some(old)) => old.mode() & 0o7777,
+        (Mode::Exact(m) | Mode::KeepOr(m), _) => m,
+    };
     let dir = parent(path);
     let name = path.file_name().ok_or_else(|| io::Error::other(format!("{} is not a file name", path.display())))?;
     let temp = dir.join(format!(".{}.{}.tmp", name.to_string_lossy(), uuid::Uuid::new_v4().simple()));
-    let written = create_new(&temp, bytes, mode).and_then(|()| std::fs::rename(&temp, path));
+    let written = create(&temp, bytes, mode, old.as_ref()).and_then(|()| std::fs::rename(&temp, path));
     if written.is_err() {
         let _ = std::fs::remove_file(&temp);
     }
@@ -27,19 +43,30 @@ pub fn replace(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
 }
 
 /// Creates `path` with `bytes` and `mode`, failing if it exists; synced.
-/// The mode is given at creation (less the umask), then set exactly, so a
-/// key is never readable by others, even for a moment.
 pub fn create_new(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    create(path, bytes, mode, None)
+}
+
+/// The mode is given at creation (less the umask), then set exactly, and
+/// the owner of `like` taken, all before the first byte: a key is never
+/// readable by others, even for a moment.
+fn create(path: &Path, bytes: &[u8], mode: u32, like: Option<&Metadata>) -> io::Result<()> {
     let mut file = OpenOptions::new().write(true).create_new(true).mode(mode).open(path)?;
+    if let Some(old) = like {
+        let new = file.metadata()?;
+        if (old.uid(), old.gid()) != (new.uid(), new.gid()) {
+            std::os::unix::fs::fchown(&file, Some(old.uid()), Some(old.gid()))?;
+        }
+    }
     file.set_permissions(Permissions::from_mode(mode))?;
     file.write_all(bytes)?;
     file.sync_all()
 }
 
-/// The permission bits of an existing file, or `None` when there is none.
-pub fn mode_of(path: &Path) -> io::Result<Option<u32>> {
+/// An existing file's metadata, `None` when there is none.
+fn metadata(path: &Path) -> io::Result<Option<Metadata>> {
     match std::fs::metadata(path) {
-        Ok(meta) => Ok(Some(meta.permissions().mode() & 0o7777)),
+        Ok(meta) => Ok(Some(meta)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }

@@ -13,7 +13,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 
-use super::files;
+use super::files::{self, Mode};
 use crate::http::auth::Htpasswd;
 
 /// apache htpasswd's default bcrypt cost. berth pays it once per credential
@@ -24,7 +24,7 @@ pub const DEFAULT_COST: u32 = 10;
 /// so others get nothing; the group may read, so a registry running as
 /// another user of the owner's group (a service account, a container's
 /// user with the host group) can read a file an administrator edits. An
-/// existing file keeps its permissions.
+/// existing file keeps its permissions and owner.
 pub const NEW_FILE_MODE: u32 = 0o640;
 
 /// What `add` did.
@@ -95,8 +95,8 @@ pub fn add(path: &Path, user: &str, password: &str, cost: u32) -> anyhow::Result
         None => (format!("{line}\n"), Added::Created),
         Some(text) => with_user(text, user, &line),
     };
-    let mode = files::mode_of(path)?.unwrap_or(NEW_FILE_MODE);
-    files::replace(path, text.as_bytes(), mode).with_context(|| format!("writing {}", path.display()))?;
+    files::replace(path, text.as_bytes(), Mode::KeepOr(NEW_FILE_MODE))
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(added)
 }
 
@@ -107,8 +107,8 @@ pub fn delete(path: &Path, user: &str) -> anyhow::Result<()> {
     if kept.len() == text.len() {
         bail!("user {user:?} is not in {}", path.display());
     }
-    let mode = files::mode_of(path)?.unwrap_or(NEW_FILE_MODE);
-    files::replace(path, kept.as_bytes(), mode).with_context(|| format!("writing {}", path.display()))
+    files::replace(path, kept.as_bytes(), Mode::KeepOr(NEW_FILE_MODE))
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// The file's users in file order.
