@@ -143,9 +143,14 @@ enum CertCommand {
         /// directories are named HOST:PORT).
         #[arg(long, default_value_t = 5000)]
         port: u16,
-        /// Replace existing files in --out.
-        #[arg(long)]
+        /// Replace all four files in --out, the CA too (clients must then
+        /// trust the new ca.crt).
+        #[arg(long, conflicts_with = "renew")]
         force: bool,
+        /// Keep the CA in --out and replace only server.crt and server.key,
+        /// signed by it: clients that trust ca.crt need nothing new.
+        #[arg(long)]
+        renew: bool,
     },
 }
 
@@ -236,9 +241,14 @@ fn main() -> ExitCode {
             };
             report_admin(what, run_htpasswd(command))
         }
-        Command::Cert { command: CertCommand::SelfSigned { hosts, ips, out, days, port, force } } => {
+        Command::Cert { command: CertCommand::SelfSigned { hosts, ips, out, days, port, force, renew } } => {
             let request = cert::Request { hosts, ips, days };
-            let written = cert::self_signed(&request, &out, force);
+            let existing = match (force, renew) {
+                (_, true) => cert::Existing::KeepCa,
+                (true, false) => cert::Existing::Replace,
+                (false, false) => cert::Existing::Refuse,
+            };
+            let written = cert::self_signed(&request, &out, existing);
             let steps = written.map(|paths| {
                 let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
                 format!("wrote {}\n\n{}", names.join(", "), cert::trust_steps(&out, &request, port))

@@ -253,7 +253,7 @@ fn cert_self_signed_makes_a_ca_and_a_server_certificate_berth_serves() {
     let before = std::fs::read(certs.join("ca.crt")).unwrap();
     let again = berth(&[&args[..], &["--out", out_dir]].concat(), "");
     assert_eq!(again.status.code(), Some(1));
-    assert!(text(&again.stderr).contains("ca.crt exists; pass --force"), "{}", text(&again.stderr));
+    assert!(text(&again.stderr).contains("ca.crt exists; pass --renew"), "{}", text(&again.stderr));
     assert_eq!(std::fs::read(certs.join("ca.crt")).unwrap(), before);
 
     let tls = format!("  tls:\n    certificate: {}\n    key: {}\n", path("server.crt"), path("server.key"));
@@ -293,4 +293,40 @@ fn cert_self_signed_refuses_bad_names_without_writing() {
         assert!(text(&out.stderr).contains(says), "{args:?}: {}", text(&out.stderr));
         assert!(!out_dir.exists(), "{args:?} wrote nothing");
     }
+}
+
+#[test]
+fn cert_renew_keeps_the_ca_and_signs_a_new_server_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    let out_dir = certs.to_str().unwrap();
+    let path = |f: &str| certs.join(f).to_str().unwrap().to_owned();
+    let renew = |args: &[&str]| berth(&[&["cert", "self-signed", "--out", out_dir, "--renew"], args].concat(), "");
+
+    let missing = renew(&["--host", "registry.test"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(text(&missing.stderr).contains("--renew needs the CA"), "{}", text(&missing.stderr));
+    let first = berth(&["cert", "self-signed", "--out", out_dir, "--host", "registry.test"], "");
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let read = |f: &str| std::fs::read(certs.join(f)).unwrap();
+    let (ca, ca_key, server) = (read("ca.crt"), read("ca.key"), read("server.crt"));
+
+    let renewed = renew(&["--host", "registry.test", "--host", "new.test", "--days", "30"]);
+    assert!(renewed.status.success(), "{}", text(&renewed.stderr));
+    assert!(text(&renewed.stdout).starts_with(&format!("wrote {0}/server.crt, {0}/server.key\n", out_dir)));
+    assert_eq!((read("ca.crt"), read("ca.key")), (ca.clone(), ca_key.clone()), "the CA stays");
+    assert_ne!(read("server.crt"), server);
+    assert_eq!(mode(&certs.join("server.key")), 0o600);
+    let verify = run("openssl", &["verify", "-CAfile", &path("ca.crt"), &path("server.crt")]);
+    assert!(verify.status.success(), "the old CA signed it: {}", text(&verify.stderr));
+    let text_out = text(&run("openssl", &["x509", "-in", &path("server.crt"), "-noout", "-text"]).stdout);
+    assert!(text_out.contains("DNS:registry.test, DNS:new.test"), "{text_out}");
+
+    let too_long = renew(&["--host", "registry.test", "--days", "4000"]);
+    assert_eq!(too_long.status.code(), Some(1));
+    assert!(text(&too_long.stderr).contains("expires on"), "{}", text(&too_long.stderr));
+    std::fs::copy(certs.join("server.key"), certs.join("ca.key")).unwrap();
+    let wrong_key = renew(&["--host", "registry.test"]);
+    assert_eq!(wrong_key.status.code(), Some(1));
+    assert!(text(&wrong_key.stderr).contains("ca.key is not the key of ca.crt"), "{}", text(&wrong_key.stderr));
 }

@@ -5,7 +5,7 @@
 //! Two certificates rather than one self-signed leaf: clients trust the
 //! CA (`ca.crt` in docker's and podman's `certs.d`, or the system store),
 //! so the server certificate can be renewed, or names added, without
-//! touching every client. Keys are ECDSA P-256, which docker, podman,
+//! touching every client ([`Existing::KeepCa`], `--renew`). Keys are ECDSA P-256, which docker, podman,
 //! containerd, Go and rustls all accept.
 //!
 //! `server.crt` holds the leaf alone: the only certificate above it is the
@@ -20,7 +20,7 @@ use std::{
 use anyhow::{Context, bail};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType, SerialNumber,
+    KeyUsagePurpose, PublicKeyData, SanType, SerialNumber,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -63,30 +63,55 @@ enum Name {
     Ip(IpAddr),
 }
 
+/// What happens to files already in the directory.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Existing {
+    /// Any of [`FILES`] there stops the command; nothing is written.
+    Refuse,
+    /// All four are replaced: a new CA, which every client must trust anew.
+    Replace,
+    /// The CA there (`ca.crt`, `ca.key`) signs a new server certificate,
+    /// which replaces `server.crt` and `server.key`: a renewal, or new
+    /// names, that clients trusting the CA accept as they are.
+    KeepCa,
+}
+
 /// Writes the CA and the server certificate with their keys into `dir`
-/// (created if missing); refuses to replace any of [`FILES`] unless
-/// `force`. Returns the paths written.
-pub fn self_signed(request: &Request, dir: &Path, force: bool) -> anyhow::Result<Vec<PathBuf>> {
+/// (created if missing), or with [`Existing::KeepCa`] only a new server
+/// certificate. Returns the paths written.
+pub fn self_signed(request: &Request, dir: &Path, existing: Existing) -> anyhow::Result<Vec<PathBuf>> {
     let names = names(request)?;
     if request.days == 0 {
         bail!("--days must be at least 1");
     }
-    let paths: Vec<PathBuf> = FILES.iter().map(|f| dir.join(f)).collect();
-    if !force && let Some(existing) = paths.iter().find(|p| p.exists()) {
-        bail!("{} exists; pass --force to replace it (and the other files)", existing.display());
-    }
-    let pems = make(&names, request.days)?;
+    let now = OffsetDateTime::now_utc();
+    let pems: Vec<(&str, String)> = if existing == Existing::KeepCa {
+        FILES[2..].iter().copied().zip(renew(&names, dir, now, request.days)?).collect()
+    } else {
+        if existing == Existing::Refuse
+            && let Some(there) = FILES.iter().map(|f| dir.join(f)).find(|p| p.exists())
+        {
+            bail!(
+                "{} exists; pass --renew to sign a new server certificate with the CA there, or --force to replace all four files",
+                there.display()
+            );
+        }
+        FILES.iter().copied().zip(make(&names, now, request.days)?).collect()
+    };
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    for ((path, pem), file) in paths.iter().zip(&pems).zip(FILES) {
+    let mut written = Vec::new();
+    for (file, pem) in pems {
+        let path = dir.join(file);
         let mode = if file.ends_with(".key") { KEY_MODE } else { CERT_MODE };
-        let written = if force {
-            files::replace(path, pem.as_bytes(), files::Mode::Exact(mode))
+        let outcome = if existing == Existing::Refuse {
+            files::create_new(&path, pem.as_bytes(), mode)
         } else {
-            files::create_new(path, pem.as_bytes(), mode)
+            files::replace(&path, pem.as_bytes(), files::Mode::Exact(mode))
         };
-        written.with_context(|| format!("writing {}", path.display()))?;
+        outcome.with_context(|| format!("writing {}", path.display()))?;
+        written.push(path);
     }
-    Ok(paths)
+    Ok(written)
 }
 
 /// The hosts and IPs as SANs: a host that parses as an IP address is one.
@@ -124,20 +149,55 @@ fn checked_dns(host: &str) -> anyhow::Result<String> {
 }
 
 /// The four PEM texts, in [`FILES`] order.
-fn make(names: &[Name], days: u32) -> anyhow::Result<[String; 4]> {
-    let now = OffsetDateTime::now_utc();
-    let first = match &names[0] {
-        Name::Dns(d) => d.clone(),
-        Name::Ip(ip) => ip.to_string(),
-    };
+fn make(names: &[Name], now: OffsetDateTime, days: u32) -> anyhow::Result<[String; 4]> {
+    let first = first_name(names);
     let ca_key = KeyPair::generate().context("generating the CA key")?;
     let ca_params = ca_params(&first, now, days.max(CA_DAYS));
     let ca = ca_params.self_signed(&ca_key).context("signing the CA")?;
-    let issuer = Issuer::new(ca_params, &ca_key);
+    let [server, key] = sign(names, now, days, &Issuer::new(ca_params, &ca_key))?;
+    Ok([ca.pem(), ca_key.serialize_pem(), server, key])
+}
+
+/// A new server certificate and key signed by the CA in `dir`, checked
+/// first: the key must be the certificate's, and the CA must outlive the
+/// new certificate (a client stops trusting it when the CA expires).
+fn renew(names: &[Name], dir: &Path, now: OffsetDateTime, days: u32) -> anyhow::Result<[String; 2]> {
+    let read = |f: &str| {
+        let path = dir.join(f);
+        std::fs::read_to_string(&path).with_context(|| format!("--renew needs the CA: reading {}", path.display()))
+    };
+    let (ca_pem, key_pem) = (read("ca.crt")?, read("ca.key")?);
+    let ca_key = KeyPair::from_pem(&key_pem).context("ca.key is not a PEM private key")?;
+    let (_, pem) = x509_parser::pem::parse_x509_pem(ca_pem.as_bytes()).context("ca.crt is not a PEM certificate")?;
+    let ca = pem.parse_x509().context("ca.crt is not a certificate")?;
+    if ca.public_key().raw != ca_key.subject_public_key_info().as_slice() {
+        bail!("ca.key is not the key of ca.crt");
+    }
+    let ca_end = ca.validity().not_after.to_datetime();
+    if ca_end < now + Duration::days(i64::from(days)) {
+        bail!(
+            "the CA in ca.crt expires on {}, before {days} days from now: lower --days, or make a new CA with --force",
+            ca_end.date()
+        );
+    }
+    let issuer = Issuer::from_ca_cert_pem(&ca_pem, &ca_key).context("ca.crt")?;
+    sign(names, now, days, &issuer)
+}
+
+/// A server certificate and its new key, signed by `issuer`.
+fn sign(names: &[Name], now: OffsetDateTime, days: u32, issuer: &Issuer<'_, &KeyPair>) -> anyhow::Result<[String; 2]> {
     let key = KeyPair::generate().context("generating the server key")?;
-    let server =
-        server_params(names, &first, now, days)?.signed_by(&key, &issuer).context("signing the server certificate")?;
-    Ok([ca.pem(), ca_key.serialize_pem(), server.pem(), key.serialize_pem()])
+    let params = server_params(names, &first_name(names), now, days)?;
+    let server = params.signed_by(&key, issuer).context("signing the server certificate")?;
+    Ok([server.pem(), key.serialize_pem()])
+}
+
+/// The first host or IP, the server certificate's common name.
+fn first_name(names: &[Name]) -> String {
+    match &names[0] {
+        Name::Dns(d) => d.clone(),
+        Name::Ip(ip) => ip.to_string(),
+    }
 }
 
 fn ca_params(first: &str, now: OffsetDateTime, days: u32) -> CertificateParams {
