@@ -3,7 +3,8 @@
 # is read by the REFERENCE registry (distribution 2.8, curl -u) and verified by apache's
 # `htpasswd -vb`; certificates made by `berth cert self-signed` are checked by openssl, served
 # by the reference and by berth, and trusted by curl --cacert and skopeo --cert-dir (ca.crt
-# alone, no --tls-verify=false) for a push with credentials, the seeds' setup end to end.
+# alone, no --tls-verify=false) for a push with credentials, the seeds' setup end to end, and
+# still after `--renew` replaced the server certificate.
 #   usage: admin_tools.sh berth   (the tools are berth's; registries: both)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -161,6 +162,17 @@ $AUTH_YAML"
   check_last_output "with a certificate error" 'x509|certificate'
   check_fails "skopeo with a wrong password: refused" \
     sk copy --dest-cert-dir "$cd" --dest-creds "$USER1:nope" "oci:$IMG_OCI:amd64" "docker://$REG/e2e/admin-tools:v2"
+  stop_registry
+
+  # A renewal keeps the CA: the same --cert-dir trusts the new server certificate.
+  local old_server
+  old_server=$(sha "$CERTS/server.crt")
+  quiet bh cert self-signed --renew --host localhost --ip 127.0.0.1 --out "$CERTS"
+  check_fails "--renew: a new server certificate" test "$old_server" = "$(sha "$CERTS/server.crt")"
+  check_cmd "--renew: ca.crt still trusted by the cert dir" cmp "$CERTS/ca.crt" "$cd/ca.crt"
+  start_registry_config berth "$cfg" https "$port"
+  check "--renew: skopeo inspect with the same --cert-dir" "$IMG_AMD64_MANIFEST" \
+    "$(sk inspect --cert-dir "$cd" --creds "$USER1:$PASS1" "docker://$REG/e2e/admin-tools:v1" | jq -r .Digest)"
   stop_registry
 }
 
