@@ -241,20 +241,7 @@ fn main() -> ExitCode {
             };
             report_admin(what, run_htpasswd(command))
         }
-        Command::Cert { command: CertCommand::SelfSigned { hosts, ips, out, days, port, force, renew } } => {
-            let request = cert::Request { hosts, ips, days };
-            let existing = match (force, renew) {
-                (_, true) => cert::Existing::KeepCa,
-                (true, false) => cert::Existing::Replace,
-                (false, false) => cert::Existing::Refuse,
-            };
-            let written = cert::self_signed(&request, &out, existing);
-            let steps = written.map(|paths| {
-                let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-                format!("wrote {}\n\n{}", names.join(", "), cert::trust_steps(&out, &request, port))
-            });
-            report_admin("cert self-signed", steps)
-        }
+        Command::Cert { command } => report_admin("cert self-signed", run_cert(command)),
     }
 }
 
@@ -293,6 +280,19 @@ fn run_htpasswd(command: HtpasswdCommand) -> anyhow::Result<String> {
             .map(|u| if u.bcrypt { format!("{}\n", u.name) } else { format!("{} (not bcrypt: ignored)\n", u.name) })
             .collect()),
     }
+}
+
+fn run_cert(command: CertCommand) -> anyhow::Result<String> {
+    let CertCommand::SelfSigned { hosts, ips, out, days, port, force, renew } = command;
+    let request = cert::Request { hosts, ips, days };
+    let existing = match (force, renew) {
+        (_, true) => cert::Existing::KeepCa,
+        (true, false) => cert::Existing::Replace,
+        (false, false) => cert::Existing::Refuse,
+    };
+    let paths = cert::self_signed(&request, &out, existing)?;
+    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    Ok(format!("wrote {}\n\n{}", names.join(", "), cert::trust_steps(&out, &request, port)))
 }
 
 /// A command against a running registry: its line on success, else the

@@ -85,28 +85,35 @@ pub fn self_signed(request: &Request, dir: &Path, existing: Existing) -> anyhow:
         bail!("--days must be at least 1");
     }
     let now = OffsetDateTime::now_utc();
-    let pems: Vec<(&str, String)> = if existing == Existing::KeepCa {
-        FILES[2..].iter().copied().zip(renew(&names, dir, now, request.days)?).collect()
-    } else {
-        if existing == Existing::Refuse
-            && let Some(there) = FILES.iter().map(|f| dir.join(f)).find(|p| p.exists())
-        {
-            bail!(
-                "{} exists; pass --renew to sign a new server certificate with the CA there, or --force to replace all four files",
-                there.display()
-            );
+    let pems: Vec<(&str, String)> = match existing {
+        Existing::KeepCa => FILES[2..].iter().copied().zip(renew(&names, dir, now, request.days)?).collect(),
+        Existing::Refuse | Existing::Replace => {
+            if existing == Existing::Refuse
+                && let Some(there) = FILES.iter().map(|f| dir.join(f)).find(|p| p.exists())
+            {
+                bail!(
+                    "{} exists; pass --renew to sign a new server certificate with the CA there, \
+                     or --force to replace all four files",
+                    there.display()
+                );
+            }
+            FILES.iter().copied().zip(make(&names, now, request.days)?).collect()
         }
-        FILES.iter().copied().zip(make(&names, now, request.days)?).collect()
     };
+    write(dir, &pems, existing)
+}
+
+/// Writes the files, keys readable by their owner alone; only new files
+/// unless told to replace.
+fn write(dir: &Path, pems: &[(&str, String)], existing: Existing) -> anyhow::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut written = Vec::new();
     for (file, pem) in pems {
         let path = dir.join(file);
         let mode = if file.ends_with(".key") { KEY_MODE } else { CERT_MODE };
-        let outcome = if existing == Existing::Refuse {
-            files::create_new(&path, pem.as_bytes(), mode)
-        } else {
-            files::replace(&path, pem.as_bytes(), files::Mode::Exact(mode))
+        let outcome = match existing {
+            Existing::Refuse => files::create_new(&path, pem.as_bytes(), mode),
+            Existing::Replace | Existing::KeepCa => files::replace(&path, pem.as_bytes(), files::Mode::Exact(mode)),
         };
         outcome.with_context(|| format!("writing {}", path.display()))?;
         written.push(path);
@@ -245,28 +252,30 @@ fn common(common_name: &str, now: OffsetDateTime, days: u32) -> CertificateParam
 /// each host as clients name it with `port` (none for 443).
 pub fn trust_steps(dir: &Path, request: &Request, port: u16) -> String {
     let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
+    let abs = abs.display();
     let ca = dir.join("ca.crt");
-    let (ca, abs) = (ca.display(), abs.display());
-    let mut out = format!(
+    let hosts = request.hosts.iter().cloned().chain(request.ips.iter().map(IpAddr::to_string));
+    let clients: String = hosts.map(|host| client_steps(&ca.display().to_string(), &host, port)).collect();
+    let name = format!("berth-{}", request.hosts.first().map_or("registry", String::as_str)).replace(['*', ':'], "_");
+    let ca = ca.display();
+    format!(
         "Serve with them: config.yml\n  http:\n    tls:\n      certificate: {abs}/server.crt\n      key: {abs}/server.key\n\
          or REGISTRY_HTTP_TLS_CERTIFICATE={abs}/server.crt REGISTRY_HTTP_TLS_KEY={abs}/server.key\n\
          Keep ca.key secret (or offline): whoever has it can make certificates these clients trust.\n\n\
-         Trust the CA on every client, for each name clients use:\n"
-    );
-    let hosts = request.hosts.iter().cloned().chain(request.ips.iter().map(IpAddr::to_string));
-    for host in hosts {
-        let host = if host.contains(':') { format!("[{host}]") } else { host };
-        let target = if port == 443 { host.clone() } else { format!("{host}:{port}") };
-        out.push_str(&format!(
-            "  docker (no restart needed):\n    sudo mkdir -p /etc/docker/certs.d/{target} && sudo cp {ca} /etc/docker/certs.d/{target}/ca.crt\n\
-             \x20 podman, skopeo, buildah:\n    sudo mkdir -p /etc/containers/certs.d/{target} && sudo cp {ca} /etc/containers/certs.d/{target}/ca.crt\n"
-        ));
-    }
-    let name = format!("berth-{}", request.hosts.first().map_or("registry", String::as_str)).replace(['*', ':'], "_");
-    out.push_str(&format!(
-        "  the system store (curl, berth's own client commands, everything else), once per machine:\n\
+         Trust the CA on every client, for each name clients use:\n{clients}\
+         \x20 the system store (curl, berth's own client commands, everything else), once per machine:\n\
          \x20   Debian, Ubuntu: sudo cp {ca} /usr/local/share/ca-certificates/{name}.crt && sudo update-ca-certificates\n\
          \x20   RHEL, Fedora:   sudo cp {ca} /etc/pki/ca-trust/source/anchors/{name}.crt && sudo update-ca-trust\n"
-    ));
-    out
+    )
+}
+
+/// docker's and the containers tools' `certs.d` steps for one host: the
+/// directory is named as clients name the registry, `HOST:PORT`.
+fn client_steps(ca: &str, host: &str, port: u16) -> String {
+    let host = if host.contains(':') { format!("[{host}]") } else { host.to_owned() };
+    let target = if port == 443 { host } else { format!("{host}:{port}") };
+    format!(
+        "  docker (no restart needed):\n    sudo mkdir -p /etc/docker/certs.d/{target} && sudo cp {ca} /etc/docker/certs.d/{target}/ca.crt\n\
+         \x20 podman, skopeo, buildah:\n    sudo mkdir -p /etc/containers/certs.d/{target} && sudo cp {ca} /etc/containers/certs.d/{target}/ca.crt\n"
+    )
 }
