@@ -109,6 +109,29 @@ fn owner_is_kept(file: &Path) {
 }
 
 #[test]
+fn concurrent_adds_lose_no_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("htpasswd");
+    let path = file.to_str().unwrap();
+    let users: Vec<String> = (0..16).map(|i| format!("user{i:02}")).collect();
+    let children: Vec<Child> = users
+        .iter()
+        .map(|user| {
+            let args = ["htpasswd", "add", path, user, "--password-stdin", "--cost", "4"];
+            let mut child = Command::new(BERTH).args(args).stdin(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+            child.stdin.take().unwrap().write_all(b"pw\n").unwrap();
+            child
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    let mut listed: Vec<String> = std::fs::read_to_string(&file).unwrap().lines().map(|l| l[..6].to_owned()).collect();
+    listed.sort();
+    assert_eq!(listed, users, "every add kept the others'");
+}
+
+#[test]
 fn htpasswd_creates_a_file_with_cost_10_and_mode_0640() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("htpasswd");

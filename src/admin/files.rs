@@ -42,6 +42,16 @@ pub fn replace(path: &Path, bytes: &[u8], mode: Mode) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// Holds an exclusive lock on the directory of `path` until dropped, so
+/// that two edits of a file there (read, change, replace) do not interleave
+/// and lose one. The directory is locked, not the file, because a replace
+/// puts a new file (inode) at the path; and no lock file is left behind.
+pub fn lock_dir_of(path: &Path) -> io::Result<File> {
+    let dir = File::open(parent(path))?;
+    dir.lock()?;
+    Ok(dir)
+}
+
 /// Creates `path` with `bytes` and `mode`, failing if it exists; synced.
 pub fn create_new(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     create(path, bytes, mode, None)

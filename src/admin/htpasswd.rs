@@ -5,7 +5,8 @@
 //! An edit changes only the user's line: other entries, comments and blank
 //! lines keep their bytes and order. The file is replaced atomically (see
 //! [`super::files::replace`]), so a registry that re-reads it while it is
-//! edited sees the old users or the new ones. Lines are read with berth's
+//! edited sees the old users or the new ones, and edits by concurrent
+//! `berth htpasswd` runs wait for each other. Lines are read with berth's
 //! own parser ([`Htpasswd::entry`]), so what is written here is what the
 //! server reads.
 
@@ -90,6 +91,7 @@ pub fn entry_line(user: &str, password: &str, cost: u32) -> anyhow::Result<Strin
 /// the file (mode [`NEW_FILE_MODE`]).
 pub fn add(path: &Path, user: &str, password: &str, cost: u32) -> anyhow::Result<Added> {
     let line = entry_line(user, password, cost)?;
+    let _lock = files::lock_dir_of(path).with_context(|| format!("locking the directory of {}", path.display()))?;
     let old = read(path)?;
     let (text, added) = match &old {
         None => (format!("{line}\n"), Added::Created),
@@ -102,6 +104,7 @@ pub fn add(path: &Path, user: &str, password: &str, cost: u32) -> anyhow::Result
 
 /// Removes every line of a user; an error names a user the file lacks.
 pub fn delete(path: &Path, user: &str) -> anyhow::Result<()> {
+    let _lock = files::lock_dir_of(path).with_context(|| format!("locking the directory of {}", path.display()))?;
     let text = read(path)?.with_context(|| format!("{} does not exist", path.display()))?;
     let kept: String = text.split_inclusive('\n').filter(|l| !is_user(l, user)).collect();
     if kept.len() == text.len() {
