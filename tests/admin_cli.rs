@@ -134,7 +134,7 @@ fn concurrent_adds_lose_no_user() {
 #[test]
 fn htpasswd_creates_a_file_with_cost_10_and_mode_0640() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("htpasswd");
+    let file = dir.path().join("auth/htpasswd");
     let out = berth(&["htpasswd", "add", file.to_str().unwrap(), "alice", "--password-stdin"], "pw\r\n");
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), format!("created {} with user alice\n", file.display()));

@@ -88,9 +88,13 @@ pub fn entry_line(user: &str, password: &str, cost: u32) -> anyhow::Result<Strin
 
 /// Sets a user's password: replaces the user's line in place (dropping any
 /// later duplicate, which would otherwise win), or appends one, or creates
-/// the file (mode [`NEW_FILE_MODE`]).
+/// the file (mode [`NEW_FILE_MODE`]) and its directory.
 pub fn add(path: &Path, user: &str, password: &str, cost: u32) -> anyhow::Result<Added> {
     let line = entry_line(user, password, cost)?;
+    // As the seeds' `mkdir auth` before `htpasswd ... > auth/htpasswd`.
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
     let _lock = files::lock_dir_of(path).with_context(|| format!("locking the directory of {}", path.display()))?;
     let old = read(path)?;
     let (text, added) = match &old {
