@@ -8,9 +8,11 @@
 //! [`config`] reads distribution's `config.yml` and stands beside them, as
 //! does [`notifications`], which delivers registry events to webhooks, and
 //! [`client`], which talks to a running registry for the `berth repo|tag|image`
-//! commands.
+//! commands. [`admin`] prepares a registry's files (`berth htpasswd`,
+//! `berth cert self-signed`).
 //! See ARCHITECTURE.md for the map and the invariants.
 
+pub mod admin;
 pub mod client;
 pub mod config;
 pub mod health;

@@ -1,8 +1,9 @@
 //! The `berth` command.
 
-use std::{io::Write, path::PathBuf, process::ExitCode};
+use std::{io::Write, net::IpAddr, path::PathBuf, process::ExitCode};
 
 use berth::{
+    admin::{self, cert, htpasswd},
     client::command::{self, Action, Remote},
     config::{Config, ConfigErrors, Formatter},
     logging::{self, Format, LogOptions},
@@ -100,6 +101,87 @@ enum Command {
         json: bool,
         #[command(flatten)]
         remote: Remote,
+    },
+    /// Edit an htpasswd file for auth.htpasswd (bcrypt, as `htpasswd -B`
+    /// writes; no apache2-utils needed).
+    Htpasswd {
+        #[command(subcommand)]
+        command: HtpasswdCommand,
+    },
+    /// Certificates for http.tls.
+    Cert {
+        #[command(subcommand)]
+        command: CertCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum HtpasswdCommand {
+    /// Add a user, or set an existing user's password (its line is replaced
+    /// in place; other lines are kept byte for byte). Creates FILE (mode
+    /// 0640) if missing. The password comes from --password-stdin or a
+    /// prompt; never from the command line, where `ps` and shell history
+    /// would show it.
+    Add {
+        /// The htpasswd file, e.g. auth/htpasswd.
+        file: PathBuf,
+        /// The user name (no ':' and no control characters).
+        user: String,
+        /// Read the password from the first line of stdin.
+        #[arg(long)]
+        password_stdin: bool,
+        /// bcrypt cost, 4 to 31; each step doubles the work.
+        #[arg(long, default_value_t = htpasswd::DEFAULT_COST, value_parser = clap::value_parser!(u32).range(4..=31))]
+        cost: u32,
+    },
+    /// Remove a user; fails, naming it, when the file has no such user.
+    Delete {
+        /// The htpasswd file.
+        file: PathBuf,
+        /// The user name.
+        user: String,
+    },
+    /// Print the users, one per line; entries that are not bcrypt (which
+    /// distribution and berth ignore) are marked.
+    List {
+        /// The htpasswd file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum CertCommand {
+    /// Make a private CA (ca.crt, ca.key) and a server certificate it signs
+    /// (server.crt, server.key) for every --host and --ip, then print the
+    /// http.tls lines and how to make docker, podman and the system trust
+    /// the CA. Keys are written with mode 0600.
+    SelfSigned {
+        /// A name clients use for the registry (repeat for more); an IP
+        /// address here counts as --ip.
+        #[arg(long = "host", value_name = "NAME")]
+        hosts: Vec<String>,
+        /// An IP address clients use (repeat for more); 127.0.0.1 only if given.
+        #[arg(long = "ip", value_name = "IP")]
+        ips: Vec<IpAddr>,
+        /// The directory for the four files.
+        #[arg(long, default_value = "certs")]
+        out: PathBuf,
+        /// The server certificate's validity in days (the CA's is 10 years,
+        /// or as long, if longer).
+        #[arg(long, default_value_t = cert::DEFAULT_DAYS)]
+        days: u32,
+        /// The port clients use, for the trust steps printed (certs.d
+        /// directories are named HOST:PORT).
+        #[arg(long, default_value_t = 5000)]
+        port: u16,
+        /// Replace all four files in --out, the CA too (clients must then
+        /// trust the new ca.crt).
+        #[arg(long, conflicts_with = "renew")]
+        force: bool,
+        /// Keep the CA in --out and replace only server.crt and server.key,
+        /// signed by it: clients that trust ca.crt need nothing new.
+        #[arg(long)]
+        renew: bool,
     },
 }
 
@@ -205,7 +287,73 @@ fn main() -> ExitCode {
         Command::Tags { name, page_size, json, remote } => {
             run_client(&remote, &Action::Tags { name, page_size, json }, "tags")
         }
+        Command::Htpasswd { command } => {
+            let what = match &command {
+                HtpasswdCommand::Add { .. } => "htpasswd add",
+                HtpasswdCommand::Delete { .. } => "htpasswd delete",
+                HtpasswdCommand::List { .. } => "htpasswd list",
+            };
+            report_admin(what, run_htpasswd(command))
+        }
+        Command::Cert { command } => report_admin("cert self-signed", run_cert(command)),
     }
+}
+
+/// Writes a command's output. A closed stdout (`berth ls | head`) is the
+/// reader's choice, not a failure, and must not panic as print! would.
+fn write_out(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+/// An admin command's output, or its error and status 1.
+fn report_admin(what: &str, outcome: anyhow::Result<String>) -> ExitCode {
+    match outcome {
+        Ok(text) => {
+            write_out(&text);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("berth: {what}: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_htpasswd(command: HtpasswdCommand) -> anyhow::Result<String> {
+    match command {
+        HtpasswdCommand::Add { file, user, password_stdin, cost } => {
+            htpasswd::check_user(&user)?;
+            let password = admin::password::read(password_stdin)?;
+            let file_name = file.display();
+            Ok(match htpasswd::add(&file, &user, &password, cost)? {
+                htpasswd::Added::Created => format!("created {file_name} with user {user}\n"),
+                htpasswd::Added::Appended => format!("added user {user} to {file_name}\n"),
+                htpasswd::Added::Replaced => format!("replaced the password of {user} in {file_name}\n"),
+            })
+        }
+        HtpasswdCommand::Delete { file, user } => {
+            htpasswd::delete(&file, &user)?;
+            Ok(format!("deleted {user} from {}\n", file.display()))
+        }
+        HtpasswdCommand::List { file } => Ok(htpasswd::list(&file)?
+            .iter()
+            .map(|u| if u.bcrypt { format!("{}\n", u.name) } else { format!("{} (not bcrypt: ignored)\n", u.name) })
+            .collect()),
+    }
+}
+
+fn run_cert(command: CertCommand) -> anyhow::Result<String> {
+    let CertCommand::SelfSigned { hosts, ips, out, days, port, force, renew } = command;
+    let request = cert::Request { hosts, ips, days };
+    let existing = match (force, renew) {
+        (_, true) => cert::Existing::KeepCa,
+        (true, false) => cert::Existing::Replace,
+        (false, false) => cert::Existing::Refuse,
+    };
+    let paths = cert::self_signed(&request, &out, existing)?;
+    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    Ok(format!("wrote {}\n\n{}", names.join(", "), cert::trust_steps(&out, &request, port)))
 }
 
 /// A command against a running registry: its output on success, else the
@@ -213,10 +361,7 @@ fn main() -> ExitCode {
 fn run_client(remote: &Remote, action: &Action, what: &str) -> ExitCode {
     match command::run(remote, action) {
         Ok(text) => {
-            // A closed stdout (`berth ls | head`) is the reader's choice,
-            // not a failure, and must not panic as print! would.
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+            write_out(&text);
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -79,12 +79,26 @@ impl Htpasswd {
     /// bcrypt are left out (distribution accepts only bcrypt).
     pub fn parse(text: &str) -> HashMap<String, String> {
         text.lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .filter_map(|l| l.split_once(':'))
-            .filter(|(_, hash)| ["$2y$", "$2a$", "$2b$"].iter().any(|p| hash.starts_with(p)))
+            .filter_map(Htpasswd::entry)
+            .filter(|(_, hash)| Htpasswd::is_bcrypt(hash))
             .map(|(user, hash)| (user.to_owned(), hash.to_owned()))
             .collect()
+    }
+
+    /// The user and hash of one line, or `None` for a blank line, a `#`
+    /// comment or a line without `:`. Surrounding whitespace is ignored;
+    /// the user ends at the first `:`.
+    pub fn entry(line: &str) -> Option<(&str, &str)> {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            return None;
+        }
+        line.split_once(':')
+    }
+
+    /// Whether a hash is bcrypt, the only kind distribution accepts.
+    pub fn is_bcrypt(hash: &str) -> bool {
+        ["$2y$", "$2a$", "$2b$"].iter().any(|p| hash.starts_with(p))
     }
 
     /// Whether a password matches an entry's hash; a malformed hash matches
