@@ -174,7 +174,9 @@ impl App {
         let mut req = Req::new(req, &self.urls, tls, self.limits.body_timeout);
         req.origin = origin;
         let route = self.urls.strip(uri.path()).map_or(Err(RouteError::NotFound), router::parse);
-        let route = route.and_then(|r| if matches!(r, Route::Ui(_)) && !self.ui.enabled { Err(RouteError::NotFound) } else { Ok(r) });
+        let route = route.and_then(|r| {
+            if matches!(r, Route::Ui(_)) && !self.ui.enabled { Err(RouteError::NotFound) } else { Ok(r) }
+        });
         let failing = self.health.failures();
         let result = match route {
             Ok(_) if !failing.is_empty() => {

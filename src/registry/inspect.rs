@@ -188,8 +188,7 @@ impl super::Registry {
             Some(config) => self.config_json(name, config).await?,
             None => None,
         };
-        let child_platforms =
-            if manifest.kind == Kind::Index { index_platforms(&stored.body) } else { Vec::new() };
+        let child_platforms = if manifest.kind == Kind::Index { index_platforms(&stored.body) } else { Vec::new() };
         Ok(ManifestDetail {
             digest: stored.digest,
             media_type: stored.media_type,

@@ -35,8 +35,10 @@ impl Victim {
     /// From the `tag` or `digest` field; neither means the repository.
     fn from_fields(tag: Option<&str>, digest: Option<&str>) -> Result<Victim, ApiError> {
         match (tag.filter(|t| !t.is_empty()), digest.filter(|d| !d.is_empty())) {
-            (Some(_), Some(_)) => Err(ApiError::new(StatusCode::BAD_REQUEST, "UNSUPPORTED", "The operation is unsupported.")
-                .detail("name a tag or a digest, not both")),
+            (Some(_), Some(_)) => {
+                Err(ApiError::new(StatusCode::BAD_REQUEST, "UNSUPPORTED", "The operation is unsupported.")
+                    .detail("name a tag or a digest, not both"))
+            }
             (Some(tag), None) => Tag::parse(tag).map(Victim::Tag).ok_or_else(|| {
                 ApiError::new(StatusCode::BAD_REQUEST, "TAG_INVALID", "manifest tag did not match URI")
                     .detail(format!("invalid tag {tag:?}"))
@@ -82,7 +84,11 @@ pub async fn confirm(app: &App, req: &Req, name: &RepoName) -> Result<Reply, Api
         Victim::Manifest(digest) => {
             app.registry.manifest_detail(name, digest).await?;
             let back = view::manifest_url(&req.prefix, name.as_str(), digest);
-            (format!("manifest {name}@{digest} and every tag pointing at it"), vec![("digest", digest.to_string())], back)
+            (
+                format!("manifest {name}@{digest} and every tag pointing at it"),
+                vec![("digest", digest.to_string())],
+                back,
+            )
         }
         Victim::Repository => {
             app.registry.tags(name, Some(0), None).await?;

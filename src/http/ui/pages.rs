@@ -40,11 +40,8 @@ fn next_link(base: &str, page: &Page, n: usize, extra: &str) -> Option<String> {
 pub async fn catalog(app: &App, req: &Req) -> Result<Reply, ApiError> {
     let all = app.registry.repositories().await?;
     let query = req.query("q").unwrap_or_default().trim().to_lowercase();
-    let matching: Arc<[String]> = if query.is_empty() {
-        all.clone()
-    } else {
-        all.iter().filter(|name| name.contains(&query)).cloned().collect()
-    };
+    let matching: Arc<[String]> =
+        if query.is_empty() { all.clone() } else { all.iter().filter(|name| name.contains(&query)).cloned().collect() };
     let n = page_size(req);
     let page = Page::of(matching.clone(), Some(n), req.query("last"));
     let extra = if query.is_empty() { String::new() } else { format!("q={}&", view::query_value(&query)) };
