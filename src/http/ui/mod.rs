@@ -85,9 +85,9 @@ pub fn parse(path: &str) -> Result<UiRoute, super::router::RouteError> {
     if n >= 3 && segs[n - 2] == "-" && segs[n - 1] == "delete" {
         return Ok(UiRoute::Delete { name: name(n - 2)? });
     }
-    if n >= 3 && segs[n - 2] == "m" && segs[n - 1].contains(':') {
-        let digest = percent_encoding::percent_decode_str(segs[n - 1]).decode_utf8_lossy().into_owned();
-        return Ok(UiRoute::Manifest { name: name(n - 2)?, digest });
+    let last = percent_encoding::percent_decode_str(segs[n - 1]).decode_utf8_lossy();
+    if n >= 3 && segs[n - 2] == "m" && last.contains(':') {
+        return Ok(UiRoute::Manifest { name: name(n - 2)?, digest: last.into_owned() });
     }
     Ok(UiRoute::Repository { name: name(n)? })
 }
@@ -173,6 +173,18 @@ mod tests {
         );
         assert_eq!(parse("/ui/r/a/delete"), Ok(UiRoute::Repository { name: name("a/delete") }));
         assert_eq!(parse("/ui/r/a/-/delete"), Ok(UiRoute::Delete { name: name("a") }));
+    }
+
+    #[test]
+    fn scopes_mirror_the_api() {
+        let text = |route: UiRoute, method: Method| {
+            route.scopes(&method).iter().map(ToString::to_string).collect::<Vec<_>>().join(" ")
+        };
+        assert_eq!(text(UiRoute::Catalog, Method::GET), "registry:catalog:*");
+        assert_eq!(text(UiRoute::Repository { name: name("a") }, Method::GET), "repository:a:pull");
+        assert_eq!(text(UiRoute::Delete { name: name("a") }, Method::GET), "repository:a:pull");
+        assert_eq!(text(UiRoute::Delete { name: name("a") }, Method::POST), "repository:a:delete");
+        assert_eq!(text(UiRoute::Asset("style.css".into()), Method::GET), "");
     }
 
     #[test]
