@@ -102,11 +102,15 @@ impl super::Registry {
         let mut infos = Vec::with_capacity(tags.len());
         for tag in tags.iter().filter_map(|t| Tag::parse(t)) {
             let link = layout::tag_current(name, &tag);
-            let (Some(digest), Ok(stat)) = (self.read_link(&link).await?, self.driver.stat(&link).await) else {
-                continue;
+            // A tag deleted since the listing is skipped, not an error.
+            let Some(digest) = self.read_link(&link).await? else { continue };
+            let pushed = match self.driver.stat(&link).await {
+                Ok(stat) => stat.modified,
+                Err(e) if e.is_not_found() => continue,
+                Err(e) => return Err(e.into()),
             };
             let image = self.summary(name, &digest).await?;
-            infos.push(TagInfo { tag: tag.to_string(), digest, pushed: stat.modified, image });
+            infos.push(TagInfo { tag: tag.to_string(), digest, pushed, image });
         }
         Ok(infos)
     }
