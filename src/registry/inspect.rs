@@ -7,12 +7,16 @@
 
 use std::{collections::BTreeSet, time::SystemTime};
 
+use futures_util::{StreamExt, TryStreamExt, stream};
 use serde_json::{Map, Value};
 
 use super::{
     Digest, RegistryError, RepoName, Tag, layout,
     manifest::{media_type::Kind, parse},
 };
+
+/// Tags read at once for a repository page.
+const IN_FLIGHT: usize = 16;
 
 /// The largest config blob read to show its platform and contents.
 const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
@@ -97,22 +101,25 @@ impl super::Registry {
         self.options.delete_enabled
     }
 
-    /// Each tag of a page with its target, push time and summary.
+    /// Each tag of a page with its target, push time and summary, reading
+    /// `IN_FLIGHT` tags at a time. A tag deleted since the listing is skipped.
     pub async fn tag_infos(&self, name: &RepoName, tags: &[String]) -> Result<Vec<TagInfo>, RegistryError> {
-        let mut infos = Vec::with_capacity(tags.len());
-        for tag in tags.iter().filter_map(|t| Tag::parse(t)) {
-            let link = layout::tag_current(name, &tag);
-            // A tag deleted since the listing is skipped, not an error.
-            let Some(digest) = self.read_link(&link).await? else { continue };
-            let pushed = match self.driver.stat(&link).await {
-                Ok(stat) => stat.modified,
-                Err(e) if e.is_not_found() => continue,
-                Err(e) => return Err(e.into()),
-            };
-            let image = self.summary(name, &digest).await?;
-            infos.push(TagInfo { tag: tag.to_string(), digest, pushed, image });
-        }
-        Ok(infos)
+        let tags: Vec<Tag> = tags.iter().filter_map(|t| Tag::parse(t)).collect();
+        let infos = stream::iter(tags).map(|tag| self.tag_info(name, tag)).buffered(IN_FLIGHT);
+        let infos: Vec<Option<TagInfo>> = infos.try_collect().await?;
+        Ok(infos.into_iter().flatten().collect())
+    }
+
+    async fn tag_info(&self, name: &RepoName, tag: Tag) -> Result<Option<TagInfo>, RegistryError> {
+        let link = layout::tag_current(name, &tag);
+        let Some(digest) = self.read_link(&link).await? else { return Ok(None) };
+        let pushed = match self.driver.stat(&link).await {
+            Ok(stat) => stat.modified,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let image = self.summary(name, &digest).await?;
+        Ok(Some(TagInfo { tag: tag.to_string(), digest, pushed, image }))
     }
 
     /// Size and platforms of a manifest; an index is summed over its

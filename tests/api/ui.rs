@@ -304,11 +304,15 @@ async fn prefix_disable_and_assets() {
 }
 
 /// Not a timed assertion: prints what a catalog page costs with 10 000
-/// repositories, the first time (a walk) and from the memo.
+/// repositories, the first time (a walk) and from the memo, and what a
+/// repository page of 100 tags costs.
 #[tokio::test]
 async fn catalog_of_ten_thousand_repositories() {
     let reg = start().await;
-    reg.push_image("seed", "v1", "seed").await;
+    let (_, body) = reg.push_image("seed", "v1", "seed").await;
+    for i in 0..100 {
+        reg.push_manifest("seed", &format!("t{i:03}"), OCI_MANIFEST, &body).await;
+    }
     let repos = reg.v2().join("repositories");
     for i in 0..10_000 {
         std::fs::create_dir_all(repos.join(format!("org{:02}/repo{i:05}/_manifests", i % 50))).unwrap();
@@ -324,5 +328,9 @@ async fn catalog_of_ten_thousand_repositories() {
     let html = page(&reg, "/ui/?q=repo0999").await;
     println!("ui catalog search over 10001 repositories: {:?}", started.elapsed());
     assert_eq!(repo_links(&html).len(), 10);
+    let started = std::time::Instant::now();
+    let html = page(&reg, "/ui/r/seed").await;
+    println!("ui repository page of 100 tags: {:?}", started.elapsed());
+    assert_eq!(attrs(&html, "data-tag").len(), 100);
     reg.stop().await;
 }
