@@ -20,6 +20,7 @@ use crate::{
         debug::Debug,
         limits::Limits,
         tls::{self, AcmeOptions, CertSource, TlsOptions},
+        ui::UiSettings,
     },
     metrics::{GcTotals, Metrics},
     notifications::Notifier,
@@ -75,6 +76,7 @@ impl Server {
             access_log: !config.log.accesslog.disabled,
             notifier: notifier.clone(),
             limits: limits(config),
+            ui: UiSettings { enabled: config.berth.ui.enabled },
         };
         let app = Arc::new(App::new(registry, settings)?);
         let (transport, acme) = transport(config)?;

@@ -40,5 +40,7 @@ mod referrers;
 mod repository;
 #[path = "api/tls.rs"]
 mod tls;
+#[path = "api/ui.rs"]
+mod ui;
 #[path = "api/uploads.rs"]
 mod uploads;

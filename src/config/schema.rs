@@ -80,6 +80,7 @@ const KEYS: &[(&str, Support)] = &[
     ("berth.gc.deleteuntagged", Support::Yes),
     ("berth.gc.dryrun", Support::Yes),
     ("berth.limits.*", Support::Yes),
+    ("berth.ui.enabled", Support::Yes),
     ("tags.maxtags", Support::No),
     ("validation.**", Support::No),
     ("policy.**", Support::No),

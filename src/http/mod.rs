@@ -16,6 +16,7 @@ mod request;
 mod response;
 pub mod router;
 pub mod tls;
+pub mod ui;
 mod upload_state;
 mod uploads;
 
@@ -77,6 +78,8 @@ pub struct Settings {
     pub notifier: Arc<Notifier>,
     /// `berth.limits`.
     pub limits: Limits,
+    /// `berth.ui`.
+    pub ui: ui::UiSettings,
 }
 
 /// Everything a request handler needs.
@@ -97,6 +100,7 @@ pub struct App {
     metrics: Arc<Metrics>,
     access_log: bool,
     notifier: Arc<Notifier>,
+    ui: ui::UiSettings,
     /// `http.headers` plus the API version header, on every response.
     headers: Vec<(HeaderName, HeaderValue)>,
 }
@@ -121,6 +125,7 @@ impl App {
             access_log,
             notifier,
             limits,
+            ui,
         } = settings;
         let mut all = vec![(
             HeaderName::from_static("docker-distribution-api-version"),
@@ -147,6 +152,7 @@ impl App {
             metrics,
             access_log,
             notifier,
+            ui,
             headers: all,
         })
     }
@@ -168,6 +174,9 @@ impl App {
         let mut req = Req::new(req, &self.urls, tls, self.limits.body_timeout);
         req.origin = origin;
         let route = self.urls.strip(uri.path()).map_or(Err(RouteError::NotFound), router::parse);
+        let route = route.and_then(|r| {
+            if matches!(r, Route::Ui(_)) && !self.ui.enabled { Err(RouteError::NotFound) } else { Ok(r) }
+        });
         let failing = self.health.failures();
         let result = match route {
             Ok(_) if !failing.is_empty() => {
@@ -215,9 +224,9 @@ impl App {
     /// the body, then serves the route.
     async fn authorized(&self, route: Route, req: &mut Req, peer: Option<SocketAddr>) -> Result<Reply, ApiError> {
         let scopes = auth::scope::required(&route, &req.method, req.query("from"));
-        let user = self.auth.check(&req.headers, &scopes).await?;
+        req.user = self.auth.check(&req.headers, &scopes).await?;
         if let Some(origin) = &mut req.origin {
-            origin.actor.name = user.unwrap_or_default();
+            origin.actor.name = req.user.clone().unwrap_or_default();
         }
         let writes = !matches!(req.method, Method::GET | Method::HEAD);
         if self.read_only && writes && route != Route::Base {
@@ -241,6 +250,7 @@ impl App {
         let most = match (route, &req.method) {
             (Route::Manifest { .. }, &Method::PUT) => self.limits.manifest_size,
             (Route::Upload { .. }, &Method::POST | &Method::PATCH | &Method::PUT) => storage::WRITE_BUFFER,
+            (Route::Ui(_), &Method::POST) => ui::FORM_LIMIT,
             _ => return 0,
         };
         req.content_length().map_or(most, |len| most.min(usize::try_from(len).unwrap_or(usize::MAX)))
@@ -259,6 +269,7 @@ impl App {
             Route::Blob { name, digest } => blobs::handle(self, req, &name, &digest).await,
             Route::Upload { name, id } => uploads::handle(self, req, &name, id.as_deref()).await,
             Route::Repository { name } => repositories::handle(self, req, &name).await,
+            Route::Ui(route) => ui::handle(self, req, route).await,
         }
     }
 }

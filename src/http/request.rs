@@ -29,6 +29,8 @@ pub struct Req {
     pub prefix: String,
     /// Who asked, for notification events; `None` when no endpoint listens.
     pub origin: Option<Origin>,
+    /// Who authentication says sent the request, when it says.
+    pub user: Option<String>,
     body: Option<Incoming>,
     /// `berth.limits.bodytimeout`: the longest silence inside the body.
     body_timeout: Duration,
@@ -103,6 +105,7 @@ impl Req {
             base_url,
             prefix,
             origin: None,
+            user: None,
             body: Some(body),
             body_timeout,
         }

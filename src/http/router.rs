@@ -13,6 +13,7 @@
 
 use percent_encoding::percent_decode_str;
 
+use super::ui::UiRoute;
 use crate::registry::{RepoName, name::NameError};
 
 /// What a `/v2/...` path addresses.
@@ -60,6 +61,8 @@ pub enum Route {
         /// The repository: every segment after `repositories/`.
         name: RepoName,
     },
+    /// `/ui/...`: the web UI (`http::ui`).
+    Ui(UiRoute),
 }
 
 /// Where berth's administrative routes for repositories start.
@@ -84,6 +87,7 @@ pub fn parse(path: &str) -> Result<Route, RouteError> {
         "/v2" | "/v2/" => return Ok(Route::Base),
         "/v2/_catalog" => return Ok(Route::Catalog),
         _ if path.starts_with("/v2/_berth/") => return admin(path),
+        _ if path == "/ui" || path.starts_with("/ui/") => return super::ui::parse(path).map(Route::Ui),
         _ => path.strip_prefix("/v2/").ok_or(RouteError::NotFound)?,
     };
     let segs: Vec<&str> = rest.split('/').collect();

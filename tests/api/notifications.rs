@@ -397,3 +397,31 @@ async fn shutdown_delivers_what_is_queued_and_gives_up_after_a_bound() {
     assert!(dead.accepted("/d").is_empty());
     dead.stop();
 }
+
+/// A tag deleted through the web UI's confirmation form sends the event a
+/// `DELETE /v2/<name>/manifests/<tag>` sends.
+#[tokio::test]
+async fn a_delete_from_the_web_ui_sends_the_api_event() {
+    let hook = Hook::start().await;
+    let reg =
+        common::start_config(&config(&format!("  endpoints:\n{}", endpoint("hook", &hook.url("/events"), "")))).await;
+    reg.push_image("ui/app", "v1", "ui").await;
+    let confirm = reg.get("/ui/r/ui/app/-/delete?tag=v1").await.text().await.unwrap();
+    let token = confirm.split("name=\"token\" value=\"").nth(1).unwrap().split('"').next().unwrap();
+    let posted = reg
+        .req(Method::POST, "/ui/r/ui/app/-/delete")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("origin", reg.base.as_str())
+        .body(format!("tag=v1&token={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 303);
+    // Two blob pushes and a manifest push, then the delete; the pages send none.
+    let events = hook.wait_for("/events", 4).await;
+    assert_eq!(events.len(), 4, "{events:#?}");
+    assert_eq!(events[3]["action"], "delete");
+    assert_eq!(events[3]["target"], serde_json::json!({"repository": "ui/app", "tag": "v1"}));
+    reg.stop().await;
+    hook.stop();
+}

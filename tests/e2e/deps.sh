@@ -14,6 +14,7 @@ PKGS=(
   python3-cryptography           # token_server.py signs JWTs (token.sh)
   openssl apache2-utils          # test PKI; htpasswd (bcrypt entries) and ab (bench/)
   pebble                         # ACME test CA + pebble-challtestsrv (acme.sh)
+  chromium chromium-driver python3-selenium  # headless browser for the web UI (ui.sh)
   uidmap fuse-overlayfs iptables # podman/buildah/dockerd helpers
   crun slirp4netns netavark aardvark-dns containernetworking-plugins
 )

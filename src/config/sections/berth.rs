@@ -16,12 +16,34 @@ pub struct Berth {
     pub gc: Gc,
     /// `berth.limits`.
     pub limits: Limits,
+    /// `berth.ui`.
+    pub ui: Ui,
 }
 
 impl Section for Berth {
     fn visit<V: Visitor>(&mut self, v: &mut V) {
         v.section("gc", &mut self.gc);
         v.section("limits", &mut self.limits);
+        v.section("ui", &mut self.ui);
+    }
+}
+
+/// `berth.ui`: the web UI under `/ui/` (docs/ui.md).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ui {
+    /// `enabled`: serve the UI (default true). Off, `/ui/` is a 404.
+    pub enabled: bool,
+}
+
+impl Default for Ui {
+    fn default() -> Self {
+        Ui { enabled: true }
+    }
+}
+
+impl Section for Ui {
+    fn visit<V: Visitor>(&mut self, v: &mut V) {
+        v.value("enabled", &mut self.enabled);
     }
 }
 

@@ -51,7 +51,7 @@ pub fn access_records(scopes: &[Scope]) -> serde_json::Value {
     if records.is_empty() { serde_json::Value::Null } else { serde_json::to_value(records).unwrap_or_default() }
 }
 
-fn repo(name: &impl ToString, actions: &[&'static str]) -> Scope {
+pub(crate) fn repo(name: &impl ToString, actions: &[&'static str]) -> Scope {
     Scope { kind: "repository", name: name.to_string(), actions: actions.to_vec() }
 }
 
@@ -71,6 +71,7 @@ pub fn required(route: &Route, method: &Method, mount_from: Option<&str>) -> Vec
         // Deleting a repository deletes its manifests: the same right as a
         // manifest DELETE, so token servers need no new action.
         Route::Repository { name } => vec![repo(name, &["delete"])],
+        Route::Ui(ui) => ui.scopes(method),
         Route::Upload { name, .. } => {
             let mut scopes = vec![repo(name, &["pull", "push"])];
             if let Some(from) = mount_from.filter(|from| *from != name.as_str()) {
