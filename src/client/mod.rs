@@ -10,6 +10,7 @@ mod auth;
 pub mod command;
 mod error;
 mod insecure;
+pub mod probe;
 pub mod target;
 mod transport;
 

@@ -4,10 +4,11 @@
 #   usage: run.sh [berth|reference] [SUITE...]
 #     KIND     the registry the client suites run against (default berth)
 #     SUITE    any of: skopeo podman buildah docker compat tls_auth token seeds_env gc
-#              stream acme admin (default: all twelve; stream pushes a 2 GiB blob through
+#              stream acme admin image (default: all thirteen; stream pushes a 2 GiB blob through
 #              berth, acme points http.tls.letsencrypt.directoryurl at a loopback pebble,
-#              which the reference (2.8.2) has no key for, and admin drives berth's own
-#              cleanup commands: these three only run for KIND berth), or the name of
+#              which the reference (2.8.2) has no key for, admin drives berth's own
+#              cleanup commands, and image builds the Dockerfile and pushes the image
+#              into berth: these four only run for KIND berth), or the name of
 #              another tests/e2e/NAME.sh, which is run with KIND as its argument
 #   compat.sh always runs berth and the reference against each other, and gc.sh always
 #   collects with berth and compares with the reference's collector (both need $BERTH).
@@ -20,7 +21,7 @@ KIND=${1:-berth}
 shift || true
 SUITES=("$@")
 ((${#SUITES[@]})) || SUITES=(skopeo podman buildah docker compat tls_auth token seeds_env gc)
-if ((!$#)) && [ "$KIND" = berth ]; then SUITES+=(stream acme admin); fi
+if ((!$#)) && [ "$KIND" = berth ]; then SUITES+=(stream acme admin image); fi
 
 case $KIND in berth | reference) ;; *) echo "usage: run.sh [berth|reference] [SUITE...]" >&2; exit 2 ;; esac
 
