@@ -23,19 +23,21 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     target="$(uname -m)-unknown-linux-gnu"; \
     RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target "$target"; \
     mkdir -p /rootfs/usr/bin /rootfs/bin /rootfs/etc/docker/registry /rootfs/etc/distribution \
-        /rootfs/etc/ssl/certs /rootfs/var/lib/registry; \
+        /rootfs/etc/ssl/certs /volume/registry; \
     cp "target/$target/release/berth" /rootfs/usr/bin/berth; \
-    ln -s /usr/bin/berth /rootfs/bin/registry; \
+    ln -s ../usr/bin/berth /rootfs/bin/registry; \
     cp deploy/image/config.yml /rootfs/etc/docker/registry/config.yml; \
-    ln -s /etc/docker/registry/config.yml /rootfs/etc/distribution/config.yml; \
+    ln -s ../docker/registry/config.yml /rootfs/etc/distribution/config.yml; \
     cp /etc/ssl/certs/ca-certificates.crt /rootfs/etc/ssl/certs/ca-certificates.crt
 
 FROM scratch AS runtime
-# /bin/registry and /etc/distribution/config.yml are symbolic links: a config
-# mounted over either path is the one both paths show, as in registry:2 and 3.
+# /bin/registry and /etc/distribution/config.yml are relative symbolic links
+# (right from outside the container too): a config mounted over either path
+# is the one both paths show, so mounts for registry:2 and registry:3 work.
 COPY --from=build /rootfs/ /
 # Owned by the user: a named volume starts as a copy of it, owner included.
-COPY --from=build --chown=65532:65532 /rootfs/var/lib/registry /var/lib/registry
+# (The directory itself is copied, not its contents, so that --chown reaches it.)
+COPY --from=build --chown=65532:65532 /volume/ /var/lib/
 # Empty images have no PATH: docker exec NAME registry ... needs one.
 ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 USER 65532:65532

@@ -139,8 +139,8 @@ layer_contents() {
     "$(awk '$6 !~ /\/$/ { print $6 }' "$listing" | LC_ALL=C sort -u | xargs)"
   LAYER_ROOT=$WORK/rootfs
   check_cmd "usr/bin/berth is the static binary" cmp "$LAYER_ROOT/usr/bin/berth" "$BERTH_STATIC"
-  check "bin/registry -> /usr/bin/berth" /usr/bin/berth "$(readlink "$LAYER_ROOT/bin/registry")"
-  check "etc/distribution/config.yml -> /etc/docker/registry/config.yml" /etc/docker/registry/config.yml \
+  check "bin/registry -> ../usr/bin/berth" ../usr/bin/berth "$(readlink "$LAYER_ROOT/bin/registry")"
+  check "etc/distribution/config.yml -> ../docker/registry/config.yml" ../docker/registry/config.yml \
     "$(readlink "$LAYER_ROOT/etc/distribution/config.yml")"
   check_cmd "etc/docker/registry/config.yml is deploy/image/config.yml" \
     cmp "$LAYER_ROOT/etc/docker/registry/config.yml" "$REPO_ROOT/deploy/image/config.yml"
@@ -197,9 +197,10 @@ import os, re, sys, yaml
 env = yaml.safe_load(open(sys.argv[1]))["services"]["registry"].get("environment") or {}
 if isinstance(env, list):
     env = dict(e.split("=", 1) for e in env)
+var = re.compile(r"\$\{(\w+):-([^}]*)\}")
 sub = lambda m: os.environ.get(m.group(1)) or m.group(2)
 for k, v in env.items():
-    print(f"{k}={re.sub(r'\$\{(\w+):-([^}]*)\}', sub, str(v))}")
+    print(k + "=" + var.sub(sub, str(v)))
 EOF
 }
 
@@ -284,6 +285,9 @@ podman_run() {
   pid=$(pd inspect -f '{{.State.Pid}}' "$name")
   check "podman: the process runs as $UID_" "$UID_ $UID_ $UID_ $UID_" "$(awk '/^Uid:/ { print $2, $3, $4, $5 }' "/proc/$pid/status")"
   check_cmd "podman healthcheck run: healthy" pd healthcheck run "$name"
+  # A static glibc binary resolves names without NSS modules (files, then DNS).
+  check_cmd "podman exec: berth resolves localhost from /etc/hosts" \
+    pd exec "$name" berth healthcheck --url "http://localhost:$port/v2/"
   REG=127.0.0.1:$port
   REG_URL=http://$REG
   podman_round_trip "$vol"
