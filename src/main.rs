@@ -53,7 +53,7 @@ enum Command {
         /// A distribution config.yml (version 0.1).
         config: Option<PathBuf>,
     },
-    /// Exit 0 if the registry answers `GET /v2/` below 500 (401 included),
+    /// Exit 0 if the registry answers `GET /v2/` with 200 or 401 (auth),
     /// else 1: the container image's HEALTHCHECK. Asks URL, else the port
     /// and scheme of the configuration `serve` would read without CONFIG
     /// (on loopback for a wildcard http.addr); certificates are not checked.

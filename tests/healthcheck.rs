@@ -1,8 +1,9 @@
 //! `berth healthcheck`, the container image's HEALTHCHECK: healthy while the
-//! registry the configuration describes answers below 500 (a 401 from a
-//! registry with auth included, over TLS when it serves TLS), unhealthy with
-//! status 1 and the reason on stderr when it is down, answers 503 (a failing
-//! `health` check) or the configuration is broken.
+//! registry the configuration describes answers `/v2/` with 200, or 401 with
+//! auth (over TLS when it serves TLS); unhealthy with status 1 and the reason
+//! on stderr when it is down, answers anything else (503 for a failing
+//! `health` check, 400 for plain HTTP to its TLS port) or the configuration
+//! is broken.
 
 use std::{
     io::{BufRead, BufReader},
@@ -75,15 +76,20 @@ fn healthy_over_tls_with_auth_and_unhealthy_once_stopped() {
     let htpasswd = dir.path().join("htpasswd");
     std::fs::write(&htpasswd, format!("alice:{}\n", bcrypt::hash("s3cret", 4).unwrap())).unwrap();
     let port = free_port();
-    let extra = format!(
-        "auth:\n  htpasswd:\n    realm: r\n    path: '{}'\n",
-        htpasswd.display()
-    );
+    let extra = format!("auth:\n  htpasswd:\n    realm: r\n    path: '{}'\n", htpasswd.display());
     let config = config(dir.path(), port, &extra);
     let config_arg = config.to_str().unwrap();
-    let tls = [("REGISTRY_HTTP_TLS_CERTIFICATE", crt.to_str().unwrap()), ("REGISTRY_HTTP_TLS_KEY", key.to_str().unwrap())];
+    let tls =
+        [("REGISTRY_HTTP_TLS_CERTIFICATE", crt.to_str().unwrap()), ("REGISTRY_HTTP_TLS_KEY", key.to_str().unwrap())];
     let server = Server(
-        Command::new(BERTH).arg("serve").arg(&config).envs(tls).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap(),
+        Command::new(BERTH)
+            .arg("serve")
+            .arg(&config)
+            .envs(tls)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
     );
     // The same variables as the server, as in a container: TLS on, so https.
     let probe = |envs: &[(&str, &str)]| {
@@ -97,16 +103,17 @@ fn healthy_over_tls_with_auth_and_unhealthy_once_stopped() {
     }
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(out.stdout.is_empty() && out.stderr.is_empty(), "{out:?}");
-    // Without the variables it asks plain HTTP of a TLS port: no answer.
+    // Without the variables it asks plain HTTP of the TLS port: a 400.
     let plain = probe(&[]);
     assert_eq!(plain.status.code(), Some(1), "{}", stderr(&plain));
-    assert!(stderr(&plain).starts_with("berth: healthcheck: "), "{}", stderr(&plain));
+    assert!(stderr(&plain).starts_with("berth: healthcheck: GET http://"), "{}", stderr(&plain));
+    assert!(stderr(&plain).contains("400"), "{}", stderr(&plain));
     let url = format!("https://127.0.0.1:{port}/v2/");
     assert!(healthcheck(&["--url", &url]).status.success());
     drop(server);
     let down = probe(&tls);
     assert_eq!(down.status.code(), Some(1));
-    assert!(stderr(&down).contains(&url), "{}", stderr(&down));
+    assert!(stderr(&down).contains(&format!("https://127.0.0.1:{port}/v2")), "{}", stderr(&down));
 }
 
 #[test]

@@ -34,9 +34,9 @@ pub fn local_url(config: &Config) -> Result<String, ClientError> {
 }
 
 /// Asks `GET url` once, without checking the server's certificate (the
-/// question is whether the process answers, not who it is). Healthy is any
-/// answer below 500: a 401 is a registry with auth, while a failing
-/// `health` check turns every answer into a 503.
+/// question is whether the process answers, not who it is). Healthy is what
+/// a registry's `/v2/` answers: 200, or 401 with auth. A failing `health`
+/// check answers 503, plain HTTP to a TLS port 400, a wrong prefix 404.
 pub fn probe(url: &str) -> Result<StatusCode, ClientError> {
     let url = Url::parse(url)?;
     let transport = Transport::new(&Trust::Insecure)?;
@@ -45,7 +45,7 @@ pub fn probe(url: &str) -> Result<StatusCode, ClientError> {
         .build()
         .map_err(|e| ClientError::Usage(format!("cannot start the runtime: {e}")))?;
     let answer = runtime.block_on(transport.send(&Method::GET, &url, &[]))?;
-    if answer.status.is_server_error() {
+    if answer.status != StatusCode::OK && answer.status != StatusCode::UNAUTHORIZED {
         let body = String::from_utf8_lossy(&answer.body).chars().take(200).collect();
         return Err(ClientError::Unexpected { context: format!("GET {url}"), status: answer.status, body });
     }
