@@ -106,15 +106,16 @@ push_and_pull() {
 
 image_config() {
   section "image config (what docker run uses)"
-  local c=$WORK/pulled/$(jq -r '.config.digest | ltrimstr("sha256:")' "$WORK/pulled/manifest.json")
+  local c
+  c=$WORK/pulled/$(jq -r '.config.digest | ltrimstr("sha256:")' "$WORK/pulled/manifest.json")
   check "Entrypoint" '["/usr/bin/berth"]' "$(jq -c .config.Entrypoint "$c")"
   check "Cmd" '["serve","/etc/distribution/config.yml"]' "$(jq -c .config.Cmd "$c")"
   check "ExposedPorts" '{"5000/tcp":{}}' "$(jq -c .config.ExposedPorts "$c")"
   check "Volumes" '{"/var/lib/registry":{}}' "$(jq -c .config.Volumes "$c")"
   check "User is numeric and not root" "$UID_:$UID_" "$(jq -r .config.User "$c")"
   check "Healthcheck" '["CMD","/usr/bin/berth","healthcheck"]' "$(jq -c .config.Healthcheck.Test "$c")"
-  check "PATH has /bin (for registry)" yes \
-    "$(jq -r '.config.Env[]' "$c" | grep -q '^PATH=.*:/bin$' && echo yes || jq -c .config.Env "$c")"
+  check "PATH ends in /bin (for registry)" yes \
+    "$(jq -r '.config.Env[] | select(startswith("PATH=")) | if endswith(":/bin") then "yes" else . end' "$c")"
   check "os/architecture" linux/amd64 "$(jq -r '"\(.os)/\(.architecture)"' "$c")"
   local size
   size=$(jq '[.layers[].size] | add' "$WORK/pulled/manifest.json")
@@ -184,7 +185,7 @@ layer_serves() {
   check_cmd "healthcheck (config + env) passes" env -i REGISTRY_HTTP_ADDR="127.0.0.1:$port" \
     "$LAYER_ROOT/usr/bin/berth" healthcheck "$LAYER_ROOT/etc/distribution/config.yml"
   check_cmd "healthcheck --url passes" "$LAYER_ROOT/usr/bin/berth" healthcheck --url "http://127.0.0.1:$port/v2/"
-  stop_registry
+  stop_registry "$REG_PID"
   check_fails "healthcheck fails once it is stopped" env -i REGISTRY_HTTP_ADDR="127.0.0.1:$port" \
     "$LAYER_ROOT/usr/bin/berth" healthcheck "$LAYER_ROOT/etc/distribution/config.yml"
 }
