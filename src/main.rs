@@ -4,7 +4,10 @@ use std::{io::Write, net::IpAddr, path::PathBuf, process::ExitCode};
 
 use berth::{
     admin::{self, cert, htpasswd},
-    client::command::{self, Action, Remote},
+    client::{
+        command::{self, Action, Remote},
+        probe,
+    },
     config::{Config, ConfigErrors, Formatter},
     logging::{self, Format, LogOptions},
     registry::GcOptions,
@@ -48,6 +51,17 @@ enum Command {
         /// configuration is in read-only mode, where nothing can be pushed.
         #[arg(long, value_parser = parse_duration)]
         grace: Option<std::time::Duration>,
+        /// A distribution config.yml (version 0.1).
+        config: Option<PathBuf>,
+    },
+    /// Exit 0 if the registry answers `GET /v2/` with 200 or 401 (auth),
+    /// else 1: the container image's HEALTHCHECK. Asks URL, else the port
+    /// and scheme of the configuration `serve` would read without CONFIG
+    /// (on loopback for a wildcard http.addr); certificates are not checked.
+    Healthcheck {
+        /// The /v2/ URL to ask, such as https://127.0.0.1:5000/v2/.
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
         /// A distribution config.yml (version 0.1).
         config: Option<PathBuf>,
     },
@@ -269,6 +283,7 @@ fn main() -> ExitCode {
             }
             Err(e) => refuse(&e),
         },
+        Command::Healthcheck { url, config } => healthcheck(url, config),
         Command::Repo { command: RepoCommand::Delete { name, remote } } => {
             run_client(&remote, &Action::Repository(name), "repo delete")
         }
@@ -366,6 +381,26 @@ fn run_client(remote: &Remote, action: &Action, what: &str) -> ExitCode {
         }
         Err(e) => {
             eprintln!("berth: {what}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `healthcheck`: nothing on stdout, the reason on stderr when unhealthy
+/// (docker keeps the output of the last probes). Status 1, never 2, which
+/// docker reserves.
+fn healthcheck(url: Option<String>, config: Option<PathBuf>) -> ExitCode {
+    let answer = match url {
+        Some(url) => probe::probe(&url).map_err(|e| e.to_string()),
+        None => load(config)
+            .map_err(|errors| errors.0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
+            .and_then(|config| probe::local_url(&config).map_err(|e| e.to_string()))
+            .and_then(|url| probe::probe(&url).map_err(|e| e.to_string())),
+    };
+    match answer {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("berth: healthcheck: {e}");
             ExitCode::FAILURE
         }
     }

@@ -14,6 +14,7 @@ mod insecure;
 mod inspect;
 mod list;
 mod output;
+pub mod probe;
 mod progress;
 pub mod target;
 mod transport;

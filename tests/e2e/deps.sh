@@ -11,6 +11,7 @@ PKGS=(
   docker-registry                # the reference: CNCF distribution 2.8.2
   busybox-static                 # the one static binary the test images carry
   curl jq python3 ca-certificates
+  python3-yaml                   # image.sh reads the compose files' environments
   python3-cryptography           # token_server.py signs JWTs (token.sh)
   openssl apache2-utils          # test PKI; htpasswd (bcrypt entries) and ab (bench/)
   pebble                         # ACME test CA + pebble-challtestsrv (acme.sh)
