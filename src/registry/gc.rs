@@ -237,6 +237,12 @@ impl super::Registry {
         cutoff: SystemTime,
         report: &mut GcReport,
     ) -> Result<(), RegistryError> {
+        // Links before the bytes they name, the reverse of how pushes write
+        // them: a collection cut short (the server stopping, a crash) leaves
+        // unlinked bytes, which nothing serves, never a link to nothing.
+        let removed = self.driver.delete_stale(links, "link", cutoff).await?;
+        report.layer_links = removed.iter().filter(|r| **r).count();
+        report.young += removed.len() - report.layer_links;
         let dirs: Vec<String> = blobs.iter().map(|(d, _)| layout::blob_dir(d)).collect();
         let removed = self.driver.delete_stale(&dirs, "data", cutoff).await?;
         for ((digest, size), removed) in blobs.into_iter().zip(removed) {
@@ -247,9 +253,6 @@ impl super::Registry {
                 report.young += 1;
             }
         }
-        let removed = self.driver.delete_stale(links, "link", cutoff).await?;
-        report.layer_links = removed.iter().filter(|r| **r).count();
-        report.young += removed.len() - report.layer_links;
         Ok(())
     }
 
