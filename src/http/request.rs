@@ -80,22 +80,23 @@ fn decode(s: &str) -> String {
     percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
 
+/// `k=v&k2=v2`, percent-decoded, in order (a query string, or a form body).
+pub fn decode_pairs(text: &str) -> Vec<(String, String)> {
+    text.split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
 impl Req {
     /// Wraps a hyper request that arrived over TLS or not, whose body may
     /// pause for at most `body_timeout`.
     pub fn new(req: http::Request<Incoming>, urls: &Urls, tls: bool, body_timeout: Duration) -> Self {
         let (parts, body) = req.into_parts();
-        let query = parts
-            .uri
-            .query()
-            .unwrap_or_default()
-            .split('&')
-            .filter(|kv| !kv.is_empty())
-            .map(|kv| {
-                let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-                (decode(k), decode(v))
-            })
-            .collect();
+        let query = decode_pairs(parts.uri.query().unwrap_or_default());
         let prefix = urls.prefix().to_owned();
         let base_url = format!("{}{prefix}", urls.origin(&parts, tls));
         Req {

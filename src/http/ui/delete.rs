@@ -4,14 +4,13 @@
 //! same notification events, and redirects to what is left.
 
 use http::{StatusCode, header};
-use percent_encoding::percent_decode_str;
 
 use super::{
     super::{
         App,
         blobs::parse_digest,
         error::ApiError,
-        request::Req,
+        request::{Req, decode_pairs},
         response::{self, Reply, set},
     },
     csrf, html, view,
@@ -108,16 +107,10 @@ pub async fn confirm(app: &App, req: &Req, name: &RepoName) -> Result<Reply, Api
 }
 
 /// Decodes an `application/x-www-form-urlencoded` body.
+/// A form encodes a space as `+` (and a `+` as `%2B`), the one way it
+/// differs from a query string.
 fn form_fields(body: &[u8]) -> Vec<(String, String)> {
-    let decode = |s: &str| percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
-    String::from_utf8_lossy(body)
-        .split('&')
-        .filter(|kv| !kv.is_empty())
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (decode(k), decode(v))
-        })
-        .collect()
+    decode_pairs(&String::from_utf8_lossy(body).replace('+', " "))
 }
 
 /// `POST`: checks origin and token, deletes, publishes the API's events,
