@@ -675,6 +675,7 @@ test_retention_run() {
 test_retention_after() {
   section "3. after retention and collection: what stays pulls byte for byte"
   local e t n a days out=$WORK/ret-out
+  mkdir -p "$out"
   check "ret/app tags" '["archive","beta","latest","nightly-1","nightly-2","nightly-3","v1.0.0","v1.1.0"]' \
     "$(tags_of ret/app | jq -c sort)"
   check "ret/tools tags" '["keepme","nightly-a","nightly-b"]' "$(tags_of ret/tools | jq -c sort)"
