@@ -382,8 +382,10 @@ check_history() {
     "$(jq -r '.history[] | "\(.digest) \(.via)"' <<<"$json")"
   check "$name: route: name, tag, current" "$repo $tag $(head -1 <<<"$want" | cut -d' ' -f1)" \
     "$(jq -r '"\(.name) \(.tag) \(.current)"' <<<"$json")"
+  # RFC 3339 drops a fraction's trailing zeros: pad it to nanoseconds before comparing.
   check "$name: route: times strictly decreasing" yes \
-    "$(jq -r '[.history[].at] | if . == (sort | reverse) and (unique | length) == length then "yes" else "no" end' <<<"$json")"
+    "$(jq -r '[.history[].at | capture("^(?<s>[^.Z]+)(\\.(?<f>[0-9]+))?Z$") | .s + "." + ((.f // "") + "000000000")[0:9]]
+      | if . == (sort | reverse) and (unique | length) == length then "yes" else "no" end' <<<"$json")"
   check "$name: route: by is empty (no auth)" "" "$(jq -r '.history[].by' <<<"$json" | sort -u)"
   text=$(history_text "$repo:$tag")
   check "$name: berth tag history: digests and vias" "$want" "$(cut -d' ' -f2- <<<"$text")"
