@@ -1,10 +1,11 @@
 //! The client commands (`berth ls`, `berth tags`, `berth image inspect`,
-//! `berth repo|tag|image delete`): where the registry, the credentials and
-//! the trust come from, and what is printed.
+//! `berth repo|tag|image delete`, `berth tag copy|promote|history|rollback`):
+//! where the registry, the credentials and the trust come from, and what is
+//! printed.
 
 use std::{io::BufRead, path::PathBuf};
 
-use super::{Client, ClientError, Credentials, Trust, list, output, progress::Progress, target};
+use super::{Client, ClientError, Credentials, Trust, lifecycle, list, output, progress::Progress, target};
 
 /// Where no `--registry` or `BERTH_REGISTRY` says otherwise.
 const DEFAULT_REGISTRY: &str = "http://127.0.0.1:5000";
@@ -63,6 +64,34 @@ pub enum Action {
     Tag(String),
     /// `image delete NAME:TAG|NAME@DIGEST`.
     Image(String),
+    /// `tag copy SRC_REF DST_TAG`.
+    Copy {
+        /// NAME:TAG or NAME@DIGEST.
+        source: String,
+        /// TAG, or NAME:TAG with the source's NAME.
+        destination: String,
+    },
+    /// `tag promote NAME DST=SRC...`.
+    Promote {
+        /// The repository.
+        name: String,
+        /// The `DST=SRC` pairs.
+        assignments: Vec<String>,
+    },
+    /// `tag history NAME:TAG`.
+    History {
+        /// NAME:TAG.
+        reference: String,
+        /// `--json`.
+        json: bool,
+    },
+    /// `tag rollback NAME:TAG [DIGEST]`.
+    Rollback {
+        /// NAME:TAG.
+        reference: String,
+        /// The digest to go back to, else the newest one before the current.
+        digest: Option<String>,
+    },
 }
 
 /// Runs one command; what to print on stdout on success (whole lines).
@@ -107,6 +136,12 @@ pub fn run(remote: &Remote, action: &Action) -> Result<String, ClientError> {
                 let (name, reference) = target::reference(text)?;
                 let digest = client.delete_image(&name, &reference).await?;
                 Ok(format!("deleted {name}@{digest} and every tag pointing at it\n"))
+            }
+            Action::Copy { source, destination } => lifecycle::copy(&mut client, source, destination).await,
+            Action::Promote { name, assignments } => lifecycle::promote(&mut client, name, assignments).await,
+            Action::History { reference, json } => lifecycle::history(&mut client, reference, *json).await,
+            Action::Rollback { reference, digest } => {
+                lifecycle::rollback(&mut client, reference, digest.as_deref()).await
             }
         }
     })
