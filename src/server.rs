@@ -24,7 +24,7 @@ use crate::{
     },
     metrics::{GcTotals, Metrics},
     notifications::Notifier,
-    registry::{GcOptions, Options, Registry},
+    registry::{GcOptions, ImmutableRule, Options, Registry, RepoGlob, TagRegex},
     storage::{CACHE_TTL, Cached, Driver, Filesystem, InMemory},
 };
 
@@ -264,7 +264,21 @@ fn registry_options(config: &Config) -> Options {
         delete_enabled: config.storage.delete.enabled,
         grace: config.gc_grace(),
         max_manifest_size: config.berth.limits.manifestsize,
+        immutable: immutable_rules(config),
     }
+}
+
+/// `berth.tags.immutable`, compiled. Configuration loading has checked
+/// every pattern, so none is dropped here.
+fn immutable_rules(config: &Config) -> Vec<ImmutableRule> {
+    let rules = config.berth.tags.immutable.iter().filter_map(|rule| {
+        Some(ImmutableRule {
+            name: rule.name.clone(),
+            repository: RepoGlob::parse(&rule.repository).ok()?,
+            tags: TagRegex::parse(&rule.tags).ok()?,
+        })
+    });
+    rules.collect()
 }
 
 fn auth(config: &Config) -> anyhow::Result<Auth> {

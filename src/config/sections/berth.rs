@@ -18,6 +18,8 @@ pub struct Berth {
     pub limits: Limits,
     /// `berth.ui`.
     pub ui: Ui,
+    /// `berth.tags`.
+    pub tags: super::TagRules,
 }
 
 impl Section for Berth {
@@ -25,6 +27,7 @@ impl Section for Berth {
         v.section("gc", &mut self.gc);
         v.section("limits", &mut self.limits);
         v.section("ui", &mut self.ui);
+        v.section("tags", &mut self.tags);
     }
 }
 
