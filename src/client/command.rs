@@ -128,7 +128,7 @@ pub fn run(remote: &Remote, action: &Action) -> Result<String, ClientError> {
                 Ok(format!("deleted repository {name}; its blobs stay until `berth garbage-collect`\n"))
             }
             Action::Tag(text) => {
-                let (name, tag) = target::tagged(text)?;
+                let (name, tag) = target::tagged(text, "to delete by digest, use `image delete`")?;
                 client.delete_tag(&name, &tag).await?;
                 Ok(format!("deleted tag {name}:{tag}; the manifest it pointed at stays, reachable by digest\n"))
             }

@@ -11,6 +11,9 @@ use super::{
 };
 use crate::registry::{Digest, RepoName, Tag};
 
+/// Why a digest is no target for `history` and `rollback`.
+const HISTORY_BY_TAG: &str = "histories are kept per tag";
+
 /// `tag copy SRC_REF DST_TAG`: points DST_TAG at what SRC_REF names, in
 /// the same repository.
 pub async fn copy(client: &mut Client, source: &str, destination: &str) -> Result<String, ClientError> {
@@ -52,7 +55,7 @@ pub async fn promote(client: &mut Client, name: &str, assignments: &[String]) ->
 /// `tag history NAME:TAG`: newest first, `*` on the entry that made the
 /// current digest current.
 pub async fn history(client: &mut Client, reference: &str, json: bool) -> Result<String, ClientError> {
-    let (name, tag) = target::tagged(reference)?;
+    let (name, tag) = target::tagged(reference, HISTORY_BY_TAG)?;
     let history = client.history(&name, &tag).await?;
     if json {
         // Serializing plain data to a String cannot fail.
@@ -64,7 +67,7 @@ pub async fn history(client: &mut Client, reference: &str, json: bool) -> Result
 /// `tag rollback NAME:TAG [DIGEST]`: back to DIGEST, which must be in the
 /// tag's history, or else to the newest digest there that is not current.
 pub async fn rollback(client: &mut Client, reference: &str, digest: Option<&str>) -> Result<String, ClientError> {
-    let (name, tag) = target::tagged(reference)?;
+    let (name, tag) = target::tagged(reference, HISTORY_BY_TAG)?;
     let wanted: Option<Digest> =
         digest.map(|d| d.parse().map_err(|e| ClientError::Usage(format!("{d:?}: {e}")))).transpose()?;
     let history = client.history(&name, &tag).await?;
@@ -84,7 +87,7 @@ fn destination_tag(name: &RepoName, text: &str) -> Result<Tag, ClientError> {
         return Tag::parse(text)
             .ok_or_else(|| ClientError::Usage(format!("{text:?}: expected a tag, or NAME:TAG with NAME {name}")));
     }
-    let (other, tag) = target::tagged(text)?;
+    let (other, tag) = target::tagged(text, "the destination is a tag")?;
     if other != *name {
         return Err(ClientError::Usage(format!(
             "{text:?}: a copy stays in {name}; to copy into {other}, push the image there (pull and push, or mount its blobs)"
