@@ -78,12 +78,14 @@ async fn promote_moves_every_tag_from_one_snapshot() {
     let [(beta, beta_bytes), (latest, latest_bytes), _] = three_images(&reg).await;
     let before = reg.snapshot();
 
-    let args = ["tag", "promote", "app", "archive=latest", "latest=beta"];
-    let missing = berth(&reg.base, &["tag", "promote", "app", "archive=latest", "latest=nope"], &[], "").await;
+    let counting = proxy(&reg.base, |_| {});
+    let missing = berth(&counting.url, &["tag", "promote", "app", "archive=latest", "latest=nope"], &[], "").await;
     missing.fails_with("berth: tag promote: the source tag app:nope does not exist; nothing changed");
+    let seen = counting.seen.lock().unwrap().clone();
+    assert!(!seen.is_empty() && seen.iter().all(|line| !line.starts_with("POST")), "{seen:?}");
     assert_eq!(reg.snapshot(), before, "a missing source stores nothing");
 
-    let promoted = berth(&reg.base, &args, &[], "").await;
+    let promoted = berth(&reg.base, &["tag", "promote", "app", "archive=latest", "latest=beta"], &[], "").await;
     assert_eq!(
         promoted.lines(),
         [format!("app:archive -> {latest} (was new)"), format!("app:latest -> {beta} (was {latest})")]
@@ -299,6 +301,22 @@ async fn moves_with_htpasswd_record_the_user() {
     assert_eq!(back.lines(), [format!("app:latest -> {latest} (was {beta})")]);
     secure.stop().await;
     plain.stop().await;
+}
+
+#[tokio::test]
+async fn an_immutable_tag_is_not_moved() {
+    let rules =
+        "berth:\n  tags:\n    immutable:\n      - name: releases\n        repository: \"**\"\n        tags: 'v\\d+'\n";
+    let reg = start_with(true, rules).await;
+    let [_, (latest, _), _] = three_images(&reg).await;
+    let created = berth(&reg.base, &["tag", "copy", "app:latest", "v1"], &[], "").await;
+    assert_eq!(created.lines(), [format!("app:v1 -> {latest} (was new)")], "a first copy creates it");
+    let refused = berth(&reg.base, &["tag", "promote", "app", "v1=beta", "rc=beta"], &[], "").await;
+    refused.fails_with("berth: tag promote: DENIED: ");
+    assert!(refused.stderr.contains("releases"), "the rule is named: {refused:?}");
+    assert_eq!(served(&reg, "app", "v1").await.0, latest);
+    assert_eq!(head_status(&reg, "app", "rc").await, 404, "all or nothing");
+    reg.stop().await;
 }
 
 #[tokio::test]
