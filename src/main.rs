@@ -222,10 +222,12 @@ enum TagCommand {
         #[command(flatten)]
         remote: Remote,
     },
-    /// Point a tag at what another tag or a digest names, in the same
-    /// repository, without moving bytes (berth's POST /v2/_berth/tags/NAME).
-    /// Refused, changing nothing, if DST_TAG moves between the read and the
-    /// write. Prints `NAME:TAG -> DIGEST (was DIGEST|new)`.
+    /// Point a tag at what another tag or a digest names.
+    ///
+    /// In the same repository, without moving bytes (berth's POST
+    /// /v2/_berth/tags/NAME). Refused, changing nothing, if DST_TAG moves
+    /// between the read and the write. Prints `NAME:TAG -> DIGEST (was
+    /// DIGEST|new)`.
     Copy {
         /// NAME:TAG or NAME@DIGEST, e.g. my/app:beta.
         source: String,
@@ -234,10 +236,12 @@ enum TagCommand {
         #[command(flatten)]
         remote: Remote,
     },
-    /// Move several tags of a repository in one step, each to the digest
-    /// its source had when all were read: `promote my/app archive=latest
-    /// latest=beta` gives archive latest's old digest. All or nothing: if
-    /// any tag named moved meanwhile, nothing changes and the command fails.
+    /// Move several tags of a repository in one step (archive=latest latest=beta).
+    ///
+    /// Each DST gets the digest its SRC had when all were read: `promote
+    /// my/app archive=latest latest=beta` gives archive latest's old digest.
+    /// All or nothing: if any tag named moved meanwhile, or a source does not
+    /// exist, nothing changes and the command fails.
     Promote {
         /// The repository, e.g. my/app.
         name: String,
@@ -247,8 +251,10 @@ enum TagCommand {
         #[command(flatten)]
         remote: Remote,
     },
-    /// Show where a tag pointed over time, newest first, `*` on the current
-    /// digest: time, digest, how (push, copy, promote, rollback) and who.
+    /// Show where a tag pointed over time.
+    ///
+    /// Newest first, `*` on the current digest: time, digest, how (push,
+    /// copy, promote, rollback) and who (`-` without auth).
     History {
         /// NAME:TAG, e.g. my/app:latest.
         reference: String,
@@ -258,8 +264,10 @@ enum TagCommand {
         #[command(flatten)]
         remote: Remote,
     },
-    /// Point a tag back at DIGEST, which must be in its history, or at the
-    /// newest digest of its history that is not the current one.
+    /// Point a tag back at an earlier digest.
+    ///
+    /// DIGEST must be in the tag's history; without it, the newest digest of
+    /// the history that is not the current one.
     Rollback {
         /// NAME:TAG, e.g. my/app:latest.
         reference: String,

@@ -10,6 +10,8 @@
 mod common;
 #[path = "client_cli/lifecycle.rs"]
 mod lifecycle;
+#[path = "client_cli/token.rs"]
+mod token;
 
 use std::{
     io::Write,

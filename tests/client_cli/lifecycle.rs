@@ -41,7 +41,7 @@ async fn history_json(reg: &Registry, name: &str, tag: &str) -> Value {
 
 /// Three images in `app`: `beta`, `latest` and `other` (pushed in that
 /// order); their digests and bytes.
-async fn three_images(reg: &Registry) -> [(String, Vec<u8>); 3] {
+pub(super) async fn three_images(reg: &Registry) -> [(String, Vec<u8>); 3] {
     [
         reg.push_image("app", "beta", "b").await,
         reg.push_image("app", "latest", "l").await,
