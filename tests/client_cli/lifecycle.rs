@@ -96,6 +96,14 @@ async fn promote_moves_every_tag_from_one_snapshot() {
     let history = history_json(&reg, "app", "latest").await;
     assert_eq!(history["current"], json!(beta));
     assert_eq!((&history["history"][0]["via"], &history["history"][1]["via"]), (&json!("promote"), &json!("push")));
+
+    // From one snapshot, two tags can swap.
+    let swapped = berth(&reg.base, &["tag", "promote", "app", "archive=latest", "latest=archive"], &[], "").await;
+    assert_eq!(
+        swapped.lines(),
+        [format!("app:archive -> {beta} (was {latest})"), format!("app:latest -> {latest} (was {beta})")]
+    );
+    assert_eq!((served(&reg, "app", "archive").await.0, served(&reg, "app", "latest").await.0), (beta, latest));
     reg.stop().await;
 }
 
