@@ -117,12 +117,16 @@ pub fn from_answer(context: &str, status: StatusCode, body: &[u8]) -> ClientErro
     };
     match serde_json::from_value::<Moved>(e.detail.clone()) {
         Ok(Moved { tag, expected, actual }) if e.code == "TAG_MOVED" => ClientError::TagMoved { tag, expected, actual },
-        _ => ClientError::Registry {
-            status,
-            code: e.code,
-            message: e.message,
-            detail: (!e.detail.is_null()).then(|| e.detail.to_string()),
-        },
+        _ => {
+            // A detail that only repeats the message (berth's DENIED) is not shown twice.
+            let shown = !e.detail.is_null() && e.detail.as_str() != Some(e.message.as_str());
+            ClientError::Registry {
+                status,
+                code: e.code,
+                message: e.message,
+                detail: shown.then(|| e.detail.to_string()),
+            }
+        }
     }
 }
 
@@ -145,6 +149,8 @@ mod tests {
         assert_eq!(e.to_string(), r#"NAME_UNKNOWN: repository name not known to registry ({"name":"a"})"#);
         let e = from_answer("DELETE x", StatusCode::BAD_GATEWAY, b"<html>bad gateway</html>\n");
         assert_eq!(e.to_string(), "DELETE x: HTTP 502 Bad Gateway: <html>bad gateway</html>");
+        let body = br#"{"errors":[{"code":"DENIED","message":"tag v1 is immutable","detail":"tag v1 is immutable"}]}"#;
+        assert_eq!(from_answer("POST x", StatusCode::FORBIDDEN, body).to_string(), "DENIED: tag v1 is immutable");
     }
 
     #[test]
