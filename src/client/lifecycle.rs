@@ -136,14 +136,16 @@ fn parse_digest(text: &str) -> Result<Digest, ClientError> {
 }
 
 /// `<at>  <digest>  <via>  <by>` lines, `-` for no user, `* ` before the
-/// newest entry at the current digest and `  ` before the others.
+/// newest entry at the current digest and `  ` before the others. Times
+/// are padded to one width: RFC 3339 drops a fraction's trailing zeros.
 fn history_lines(history: &History) -> String {
     let current = history.history.iter().position(|e| Some(e.digest.as_str()) == history.current.as_deref());
+    let width = history.history.iter().map(|e| e.at.len()).max().unwrap_or_default();
     let mut out = String::new();
     for (i, entry) in history.history.iter().enumerate() {
         let mark = if Some(i) == current { '*' } else { ' ' };
         let by = if entry.by.is_empty() { "-" } else { &entry.by };
-        let _ = writeln!(out, "{mark} {}  {}  {}  {by}", entry.at, entry.digest, entry.via);
+        let _ = writeln!(out, "{mark} {:<width$}  {}  {}  {by}", entry.at, entry.digest, entry.via);
     }
     out
 }
@@ -219,10 +221,12 @@ mod tests {
 
     #[test]
     fn history_marks_the_current_entry() {
-        let text = history_lines(&history(Some('b'), &['b', 'a', 'b']));
+        let mut h = history(Some('b'), &['b', 'a', 'b']);
+        h.history[1].at = "2026-11-24T11:00:01.5Z".into();
+        let text = history_lines(&h);
         let (a, b) = (digest('a'), digest('b'));
         let expected = format!(
-            "* 2026-11-24T11:00:00Z  {b}  push  alice\n  2026-11-24T11:00:01Z  {a}  push  -\n  2026-11-24T11:00:02Z  {b}  push  -\n"
+            "* 2026-11-24T11:00:00Z    {b}  push  alice\n  2026-11-24T11:00:01.5Z  {a}  push  -\n  2026-11-24T11:00:02Z    {b}  push  -\n"
         );
         assert_eq!(text, expected);
     }

@@ -229,13 +229,14 @@ async fn history_lines_and_json() {
     let digests: Vec<_> = entries.iter().map(|e| e["digest"].as_str().unwrap()).collect();
     assert_eq!(digests, [&beta, &other, &beta, &latest], "newest first");
     let text = berth(&reg.base, &["tag", "history", "app:latest"], &[], "").await;
+    let width = entries.iter().map(|e| e["at"].as_str().unwrap().len()).max().unwrap();
     let expected: Vec<String> = entries
         .iter()
         .enumerate()
         .map(|(i, e)| {
             let mark = if i == 0 { '*' } else { ' ' };
             format!(
-                "{mark} {}  {}  {}  -",
+                "{mark} {:<width$}  {}  {}  -",
                 e["at"].as_str().unwrap(),
                 e["digest"].as_str().unwrap(),
                 e["via"].as_str().unwrap()
