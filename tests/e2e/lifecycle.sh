@@ -22,6 +22,8 @@
 #      removes exactly their files (blobs stay), keeptags, keeplatest, keepwithin, an
 #      immutable tag and ungoverned tags are kept; then `garbage-collect` removes exactly the
 #      removed manifests' blobs from disk (du shrinks); every kept image pulls byte for byte.
+#      Then the server applies the policies itself (berth.retention.interval): a tag
+#      backdated while it runs is removed, with delete events and retention metrics.
 #   4. history and rollback of app:latest after its re-points: `berth tag history` (text and
 #      --json = the route's JSON), `berth tag rollback` (one back, then to a digest), docker
 #      pulls the rolled-back digests.
@@ -43,7 +45,8 @@ RULE='berth.tags.immutable rule "releases"'
 # ---------------------------------------------------------------- helpers
 
 # write_config: one config for berth and the reference: delete on, metrics on a debug
-# port, a notification endpoint, an immutable rule and two retention policies (section 3).
+# port, a notification endpoint, an immutable rule and two retention policies (section 3),
+# applied by the server every RET_INTERVAL (default 0s: never).
 write_config() {
   cat >"$CFG" <<EOF
 version: 0.1
@@ -75,6 +78,7 @@ berth:
         repository: "**"
         tags: 'v\d+\.\d+\.\d+'
   retention:
+    interval: ${RET_INTERVAL:-0s}
     policies:
       - name: nightly
         repository: "ret/*"
@@ -228,7 +232,8 @@ rfc3339() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
 #                           set 6 (pushed onto latest by someone else), N = amd64 of set 16
 #                           (pushed through the reference)
 #   rel/app (section 2)     amd64 of sets 7 (v1.0.0) and 8 (another image)
-#   ret/* (section 3)       sets 9..15, see test_retention_push
+#   ret/* (section 3)       sets 9..15, see test_retention_push; 17 amd64 for the
+#                           scheduled run
 D() { img "$1" amd64; }
 DCFG() { img "$1" amd64 config; }
 X() { img 6 arm64; }
@@ -716,6 +721,52 @@ test_retention_after() {
   for t in app rel/app ret/app ret/tools; do tags_of "$t" | jq -c sort >"$WORK/berth.tags.${t//\//_}"; done
 }
 
+# The server applies the policies itself every 2 s: a nightly tag pushed 70 days ago
+# (backdated while no run is scheduled: pushed fresh, it would be among the 2 latest and
+# push nightly-b out) is removed by the first run, with its manifest, delete events and
+# metrics; garbage-collect then reclaims its blobs.
+test_retention_scheduled() {
+  section "3. retention scheduled in the server (berth.retention.interval: 2s)"
+  local d i rc g=$WORK/ret
+  d=$(img 17 amd64)
+  serve berth
+  push 17 amd64 ret/tools:nightly-d
+  check "nightly-d pushed" "$d" "$(digest_of ret/tools nightly-d)"
+  stop_registry "$REG_PID"
+  date +%s >"$WORK/ret.now"
+  backdate ret/tools nightly-d 70
+  backdate ret/tools "@$d" 70
+  RET_INTERVAL=2s write_config
+  serve berth
+  for ((i = 0; i < 100; i++)); do
+    [ "$(digest_of ret/tools nightly-d)" = "none(404)" ] && break
+    sleep 0.2
+  done
+  check "backdated, the next scheduled run removes it" "none(404)" "$(digest_of ret/tools nightly-d)"
+  check "and its manifest" 404 "$(http_status GET "$REG_URL/v2/ret/tools/manifests/$d")"
+  check "ret/tools tags" '["keepme","nightly-a","nightly-b"]' "$(tags_of ret/tools | jq -c sort)"
+  local sel='.action == "delete" and .target.repository == "ret/tools" and .berth.operation == "retention" and .berth.policy == "nightly"'
+  wait_events 2 "$sel"
+  check "events: a delete event for the tag (berth.operation retention, policy nightly)" 1 \
+    "$(events "$sel and .target.tag == \"nightly-d\"" | wc -l)"
+  check "events: a delete event for the manifest" 1 \
+    "$(events "$sel and .target.digest == \"$d\" and (.target.tag // \"\") == \"\"" | wc -l)"
+  check "metrics: registry_retention_deleted_total{kind=\"tag\"}" 1 "$(metric 'registry_retention_deleted_total{kind="tag"}')"
+  check "metrics: registry_retention_deleted_total{kind=\"manifest\"}" 1 \
+    "$(metric 'registry_retention_deleted_total{kind="manifest"}')"
+  check "metrics: registry_retention_runs_total{outcome=\"ok\"} counts runs" yes \
+    "$([ "$(metric 'registry_retention_runs_total{outcome="ok"}')" -ge 1 ] && echo yes || echo no)"
+  check "metrics: no failed run" 0 "$(metric 'registry_retention_runs_total{outcome="failed"}')"
+  stop_registry "$REG_PID"
+  write_config
+  snapshot "$g/s4"
+  rc=$(offline "$g/gc2.log" garbage-collect --grace=0 "$CFG")
+  check "garbage-collect after the scheduled run: exit code" 0 "$rc"
+  snapshot "$g/s5"
+  check_set "garbage-collect: the scheduled run's manifest's blobs are gone from disk" \
+    <(image_blobs 17 amd64) <(lines_minus <(blobs_of "$g/s4") <(blobs_of "$g/s5"))
+}
+
 # ---------------------------------------------------------------- 5. drop-in
 
 test_reference() {
@@ -763,7 +814,7 @@ if ! command -v dockerd >/dev/null; then
   e2e_done
   exit 0
 fi
-for n in $(seq 1 16); do python3 "$E2E_DIR/mkimages.py" "$WORK/img/$n/oci" >/dev/null; done
+for n in $(seq 1 17); do python3 "$E2E_DIR/mkimages.py" "$WORK/img/$n/oci" >/dev/null; done
 if ! start_dockerd; then
   skip "lifecycle suite: the private dockerd did not start (reason above)"
   e2e_done
@@ -790,6 +841,7 @@ run_test test_retention_run
 serve berth
 run_test test_retention_after
 stop_registry "$REG_PID"
+run_test test_retention_scheduled
 serve reference
 run_test test_reference
 e2e_done
