@@ -793,8 +793,8 @@ test_reference() {
   check "berth again: app:latest is the reference's push" "$(D 16)" "$(digest_of app latest)"
   local text
   text=$(history_text app:latest)
-  check "berth again: history of latest starts with the reference's push, marked current" "* $(D 16)" \
-    "$(head -1 <<<"$text" | cut -d' ' -f1-2)"
+  check "berth again: history of latest starts with the reference's push, marked current" "* $(D 16) push" \
+    "$(head -1 <<<"$text" | cut -d' ' -f1-3)"
   check "berth again: then the history berth wrote" "$(D 3) rollback" "$(sed -n 2p <<<"$text" | cut -d' ' -f2-)"
   check "berth again: history length" 10 "$(wc -l <<<"$text")"
   out=$(bt tag rollback app:latest)
