@@ -8,6 +8,7 @@
 mod blob;
 mod catalog;
 mod claim;
+mod core_shim;
 pub mod digest;
 mod gc;
 mod inspect;
@@ -19,6 +20,7 @@ mod purge;
 pub mod reference;
 mod referrers;
 mod repository;
+pub mod retention;
 mod tag;
 mod upload;
 
@@ -28,6 +30,7 @@ use crate::storage::{Driver, StorageError};
 
 pub use blob::BlobInfo;
 pub use catalog::Page;
+pub use core_shim::{RepoGlob, TagRegex};
 pub use digest::{Algorithm, Digest};
 pub use gc::{GcOptions, GcReport};
 pub use inspect::{ImageSummary, ManifestDetail, TagInfo};
@@ -36,6 +39,7 @@ pub use name::RepoName;
 pub use purge::PurgedUpload;
 pub use reference::{Reference, Tag};
 pub use referrers::Referrer;
+pub use retention::{Policies, Policy, RetentionReport};
 pub use upload::{Chunk, UploadStatus, Uploads};
 
 /// A stream of request bytes, as the registry consumes them.

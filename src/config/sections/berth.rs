@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use super::retention::Retention;
 use crate::config::{
     section::{Problems, Section, Visitor},
     tree::KeyPath,
@@ -16,6 +17,8 @@ pub struct Berth {
     pub gc: Gc,
     /// `berth.limits`.
     pub limits: Limits,
+    /// `berth.retention`.
+    pub retention: Retention,
     /// `berth.ui`.
     pub ui: Ui,
 }
@@ -24,6 +27,7 @@ impl Section for Berth {
     fn visit<V: Visitor>(&mut self, v: &mut V) {
         v.section("gc", &mut self.gc);
         v.section("limits", &mut self.limits);
+        v.section("retention", &mut self.retention);
         v.section("ui", &mut self.ui);
     }
 }
