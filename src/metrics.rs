@@ -95,6 +95,20 @@ pub struct EndpointLabels {
     pub endpoint: String,
 }
 
+/// Labels of tags moved through the admin route.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ViaLabels {
+    /// `copy`, `promote` or `rollback`.
+    pub via: &'static str,
+}
+
+/// Labels of refusals by an immutable rule.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RuleLabels {
+    /// The rule's name.
+    pub rule: String,
+}
+
 /// The server's metrics.
 pub struct Metrics {
     registry: Registry,
@@ -113,6 +127,9 @@ pub struct Metrics {
     notify_events: Family<EventLabels, Counter>,
     notify_status: Family<StatusLabels, Counter>,
     notify_pending: Family<EndpointLabels, Gauge>,
+    tag_moves: Family<ViaLabels, Counter>,
+    tag_conflicts: Counter,
+    immutable_refusals: Family<RuleLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -155,6 +172,18 @@ impl Default for Metrics {
         notifications.register("events", "Notification events by what happened to them", notify_events.clone());
         notifications.register("status", "Notification requests by the endpoint's answer", notify_status.clone());
         notifications.register("pending", "Notification events queued or being delivered", notify_pending.clone());
+        let (tag_moves, tag_conflicts, immutable_refusals) = (Family::default(), Counter::default(), Family::default());
+        registry.register("tag_moves", "Tags moved by copy, promote or rollback", tag_moves.clone());
+        registry.register(
+            "tag_conflicts",
+            "Tag moves refused because a tag moved since it was read",
+            tag_conflicts.clone(),
+        );
+        registry.register(
+            "immutable_refusals",
+            "Changes refused by an immutable-tag rule, by rule",
+            immutable_refusals.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -172,6 +201,9 @@ impl Default for Metrics {
             notify_events,
             notify_status,
             notify_pending,
+            tag_moves,
+            tag_conflicts,
+            immutable_refusals,
         }
     }
 }
@@ -230,6 +262,21 @@ impl Metrics {
     /// Records a retention run that failed.
     pub fn retention_failed(&self) {
         self.retention_runs.get_or_create(&OutcomeLabels { outcome: "failed" }).inc();
+    }
+
+    /// Records tags moved by one request.
+    pub fn tags_moved(&self, via: &'static str, n: u64) {
+        self.tag_moves.get_or_create(&ViaLabels { via }).inc_by(n);
+    }
+
+    /// Records a move refused because a tag moved since it was read.
+    pub fn tag_conflict(&self) {
+        self.tag_conflicts.inc();
+    }
+
+    /// Records a change refused by an immutable rule.
+    pub fn immutable_refusal(&self, rule: &str) {
+        self.immutable_refusals.get_or_create(&RuleLabels { rule: rule.to_owned() }).inc();
     }
 
     /// The counters of one notifications endpoint.

@@ -23,8 +23,11 @@ use crate::{
         ui::UiSettings,
     },
     metrics::{GcTotals, Metrics},
-    notifications::{Action, Notifier, Origin, Target},
-    registry::{GcOptions, Options, Policies, Policy, Registry, RepoGlob, RetentionReport, TagRegex, retention},
+    notifications::{Action, BerthRecord, Notifier, Origin, Target},
+    registry::{
+        GcOptions, ImmutableRule, Options, Policies, Policy, Registry, RepoGlob, RetentionReport, TagRegex,
+        tags::retention,
+    },
     storage::{CACHE_TTL, Cached, Driver, Filesystem, InMemory},
 };
 
@@ -226,7 +229,9 @@ fn notify_removals(notifier: &Notifier, report: &RetentionReport) {
             retention::Target::Tag(tag, _) => Target::tag(repository, tag.as_str()),
             retention::Target::Manifest(digest) => Target::deleted(repository, &digest.to_string()),
         };
-        notifier.publish(Action::Delete, target, &Origin::default());
+        let berth =
+            BerthRecord { operation: "retention".to_owned(), policy: removal.policy.clone(), ..BerthRecord::default() };
+        notifier.publish_with(Action::Delete, target, &Origin::default(), berth);
     }
 }
 
@@ -343,7 +348,21 @@ fn registry_options(config: &Config) -> Options {
         delete_enabled: config.storage.delete.enabled,
         grace: config.gc_grace(),
         max_manifest_size: config.berth.limits.manifestsize,
+        immutable: immutable_rules(config),
     }
+}
+
+/// `berth.tags.immutable`, compiled. Configuration loading has checked
+/// every pattern, so none is dropped here.
+fn immutable_rules(config: &Config) -> Vec<ImmutableRule> {
+    let rules = config.berth.tags.immutable.iter().filter_map(|rule| {
+        Some(ImmutableRule {
+            name: rule.name.clone(),
+            repository: RepoGlob::parse(&rule.repository).ok()?,
+            tags: TagRegex::parse(&rule.tags).ok()?,
+        })
+    });
+    rules.collect()
 }
 
 fn auth(config: &Config) -> anyhow::Result<Auth> {

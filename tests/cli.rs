@@ -256,7 +256,7 @@ fn seed_image(root: &Path, name: &str, tags: &[&str], seed: &str) -> String {
             let reference = Reference::Tag(Tag::parse(tag).unwrap());
             let body = bytes::Bytes::from(manifest.clone());
             registry
-                .put_manifest(&name, &reference, Some("application/vnd.oci.image.manifest.v1+json"), body)
+                .put_manifest(&name, &reference, Some("application/vnd.oci.image.manifest.v1+json"), body, "")
                 .await
                 .unwrap();
         }

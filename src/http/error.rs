@@ -1,5 +1,7 @@
 //! OCI error responses, and the one place registry errors become them.
 
+use std::borrow::Cow;
+
 use http::StatusCode;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -14,18 +16,50 @@ pub struct ApiError {
     pub status: StatusCode,
     /// OCI (or distribution) error code.
     pub code: &'static str,
-    /// The code's standard message.
-    pub message: &'static str,
+    /// The code's standard message, or one that says more where clients
+    /// show nothing but the message.
+    pub message: Cow<'static, str>,
     /// What exactly went wrong.
     pub detail: Box<Value>,
     /// Extra headers (e.g. `Range` on a 416).
     pub headers: Vec<(&'static str, String)>,
+    /// Set when an immutable-tag rule refused the request, for the metrics
+    /// and the `deny` event.
+    pub refusal: Option<Box<Refusal>>,
+}
+
+/// A change an immutable-tag rule refused.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    /// The repository.
+    pub name: String,
+    /// The tag.
+    pub tag: String,
+    /// The rule's name.
+    pub rule: String,
+    /// What the tag was to point at, if anything.
+    pub digest: Option<String>,
+    /// What was refused.
+    pub operation: &'static str,
 }
 
 impl ApiError {
     /// An error with no detail.
     pub fn new(status: StatusCode, code: &'static str, message: &'static str) -> Self {
-        ApiError { status, code, message, detail: Box::new(Value::Null), headers: Vec::new() }
+        ApiError {
+            status,
+            code,
+            message: Cow::Borrowed(message),
+            detail: Box::new(Value::Null),
+            headers: Vec::new(),
+            refusal: None,
+        }
+    }
+
+    /// Replaces the standard message.
+    pub fn message(mut self, message: String) -> Self {
+        self.message = Cow::Owned(message);
+        self
     }
 
     /// Adds a detail.
@@ -53,7 +87,7 @@ impl ApiError {
         struct Body<'a> {
             errors: [Entry<'a>; 1],
         }
-        let body = Body { errors: [Entry { code: self.code, message: self.message, detail: &self.detail }] };
+        let body = Body { errors: [Entry { code: self.code, message: &self.message, detail: &self.detail }] };
         serde_json::to_string(&body).unwrap_or_default()
     }
 
@@ -115,6 +149,30 @@ impl From<RegistryError> for ApiError {
             E::SizeInvalid(_) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "SIZE_INVALID", "provided length did not match content length")
                     .detail(detail)
+            }
+            E::TagMoved { tag, expected, actual } => {
+                ApiError::new(StatusCode::CONFLICT, "TAG_MOVED", "a tag moved since it was read").detail(json!({
+                    "tag": tag.as_str(),
+                    "expected": expected.map(|d| d.to_string()),
+                    "actual": actual.map(|d| d.to_string()),
+                }))
+            }
+            // docker and the other clients print the message: it names the
+            // rule, so the user knows why and where to look.
+            E::Immutable { name, tag, rule, digest, operation } => {
+                let refusal = Refusal {
+                    name: name.to_string(),
+                    tag: tag.to_string(),
+                    rule,
+                    digest: digest.map(|d| d.to_string()),
+                    operation,
+                };
+                ApiError {
+                    refusal: Some(Box::new(refusal)),
+                    ..ApiError::new(StatusCode::FORBIDDEN, "DENIED", "requested access to the resource is denied")
+                        .message(detail.clone())
+                        .detail(detail)
+                }
             }
             E::ManifestUnknown(_) => {
                 ApiError::new(StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN", "manifest unknown").detail(detail)

@@ -7,9 +7,9 @@ use std::net::SocketAddr;
 
 use http::header;
 
-use super::{App, request::Req};
+use super::{App, error::Refusal, request::Req};
 use crate::{
-    notifications::{Action, ActorRecord, Descriptor, Origin, RequestRecord, Target},
+    notifications::{Action, ActorRecord, BerthRecord, Descriptor, Origin, RequestRecord, Target},
     registry::{BlobInfo, Digest, RepoName, manifest::parse},
 };
 
@@ -48,6 +48,29 @@ impl App {
         if let Some(origin) = &req.origin {
             self.notifier.publish(action, target(), origin);
         }
+    }
+
+    /// As `publish`, for an event a tag-lifecycle operation caused.
+    pub(super) fn publish_with(&self, req: &Req, action: Action, berth: BerthRecord, target: impl FnOnce() -> Target) {
+        if let Some(origin) = &req.origin {
+            self.notifier.publish_with(action, target(), origin, berth);
+        }
+    }
+
+    /// An immutable-tag rule refused the request: counted, logged, and
+    /// announced as a `deny` event.
+    pub(super) fn refused(&self, refusal: &Refusal, req: &Req) {
+        self.metrics.immutable_refusal(&refusal.rule);
+        tracing::info!(repository = %refusal.name, tag = %refusal.tag, rule = %refusal.rule, operation = refusal.operation, "immutable tag: change refused");
+        let berth = BerthRecord {
+            operation: refusal.operation.to_owned(),
+            rule: refusal.rule.clone(),
+            ..BerthRecord::default()
+        };
+        self.publish_with(req, Action::Deny, berth, || Target {
+            digest: refusal.digest.clone().unwrap_or_default(),
+            ..Target::tag(&refusal.name, &refusal.tag)
+        });
     }
 
     /// A manifest that was pushed or pulled, by the tag the request named.

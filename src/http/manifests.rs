@@ -72,7 +72,16 @@ pub async fn handle(app: &App, req: &mut Req, name: &RepoName, reference: &str) 
                 })?
                 .ok_or_else(|| too_large(limit))?;
             let content_type = req.header(header::CONTENT_TYPE).map(str::to_owned);
-            let put = app.registry.put_manifest(name, &reference, content_type.as_deref(), body.clone()).await?;
+            let put = app
+                .registry
+                .put_manifest(
+                    name,
+                    &reference,
+                    content_type.as_deref(),
+                    body.clone(),
+                    req.user.as_deref().unwrap_or_default(),
+                )
+                .await?;
             app.publish(req, Action::Push, || app.manifest_target(req, name, tag_of(&reference), &put.digest, &body));
             let mut reply = response::empty(StatusCode::CREATED);
             set(&mut reply, "Location", &format!("{}/v2/{name}/manifests/{}", req.base_url, put.digest));

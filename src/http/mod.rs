@@ -7,6 +7,7 @@ mod blobs;
 pub mod debug;
 pub mod error;
 mod events;
+mod lifecycle;
 pub mod limits;
 mod listing;
 mod manifests;
@@ -189,6 +190,9 @@ impl App {
                 Ok(response::bytes(StatusCode::NOT_FOUND, "text/plain; charset=utf-8", "404 page not found\n".into()))
             }
         };
+        if let Err(ApiError { refusal: Some(refusal), .. }) = &result {
+            self.refused(refusal, &req);
+        }
         let mut reply = result.unwrap_or_else(|e| response::error(&e));
         if method == Method::HEAD {
             // HEAD answers carry the headers of a GET, never its bytes; over
@@ -251,6 +255,7 @@ impl App {
             (Route::Manifest { .. }, &Method::PUT) => self.limits.manifest_size,
             (Route::Upload { .. }, &Method::POST | &Method::PATCH | &Method::PUT) => storage::WRITE_BUFFER,
             (Route::Ui(_), &Method::POST) => ui::FORM_LIMIT,
+            (Route::TagMoves { .. }, &Method::POST) => lifecycle::BODY_LIMIT,
             _ => return 0,
         };
         req.content_length().map_or(most, |len| most.min(usize::try_from(len).unwrap_or(usize::MAX)))
@@ -269,6 +274,8 @@ impl App {
             Route::Blob { name, digest } => blobs::handle(self, req, &name, &digest).await,
             Route::Upload { name, id } => uploads::handle(self, req, &name, id.as_deref()).await,
             Route::Repository { name } => repositories::handle(self, req, &name).await,
+            Route::TagMoves { name } => lifecycle::handle_moves(self, req, &name).await,
+            Route::TagHistory { name, tag } => lifecycle::handle_history(self, req, &name, &tag).await,
             Route::Ui(route) => ui::handle(self, req, route).await,
         }
     }

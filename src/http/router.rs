@@ -61,12 +61,21 @@ pub enum Route {
         /// The repository: every segment after `repositories/`.
         name: RepoName,
     },
+    /// `/v2/_berth/tags/<name>`: POST moves tags (berth only).
+    TagMoves {
+        /// The repository: every segment after `tags/`.
+        name: RepoName,
+    },
+    /// `/v2/_berth/history/<name>/<tag>`: a tag's history (berth only).
+    TagHistory {
+        /// The repository: the segments between `history/` and the last.
+        name: RepoName,
+        /// The last segment, percent-decoded, not yet validated.
+        tag: String,
+    },
     /// `/ui/...`: the web UI (`http::ui`).
     Ui(UiRoute),
 }
-
-/// Where berth's administrative routes for repositories start.
-const ADMIN_REPOSITORIES: &str = "/v2/_berth/repositories/";
 
 /// Why a path is not a route.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,11 +121,23 @@ pub fn parse(path: &str) -> Result<Route, RouteError> {
     Err(RouteError::NotFound)
 }
 
-/// `/v2/_berth/...`: the whole rest of the path is the repository name, so
-/// `a/manifests/b` names a repository there, not a manifest.
+/// `/v2/_berth/<kind>/...`: after `repositories/` and `tags/` the whole rest
+/// of the path is the repository name, so `a/manifests/b` names a
+/// repository there, not a manifest; after `history/` the last segment is
+/// the tag (a tag has no `/`).
 fn admin(path: &str) -> Result<Route, RouteError> {
-    let name = path.strip_prefix(ADMIN_REPOSITORIES).filter(|n| !n.is_empty()).ok_or(RouteError::NotFound)?;
-    Ok(Route::Repository { name: RepoName::parse(name).map_err(RouteError::Name)? })
+    let rest = path.strip_prefix("/v2/_berth/").unwrap_or_default();
+    let (kind, rest) = rest.split_once('/').filter(|(_, rest)| !rest.is_empty()).ok_or(RouteError::NotFound)?;
+    let name = |text: &str| RepoName::parse(text).map_err(RouteError::Name);
+    match kind {
+        "repositories" => Ok(Route::Repository { name: name(rest)? }),
+        "tags" => Ok(Route::TagMoves { name: name(rest)? }),
+        "history" => {
+            let (repo, tag) = rest.rsplit_once('/').filter(|(_, tag)| !tag.is_empty()).ok_or(RouteError::NotFound)?;
+            Ok(Route::TagHistory { name: name(repo)?, tag: decode(tag) })
+        }
+        _ => Err(RouteError::NotFound),
+    }
 }
 
 #[cfg(test)]
@@ -162,7 +183,24 @@ mod tests {
         for bad in ["/v2/_berth/repositories/A", "/v2/_berth/repositories/a/", "/v2/_berth/repositories/../x"] {
             assert!(matches!(parse(bad), Err(RouteError::Name(_))), "{bad}");
         }
-        assert!(matches!(parse("/v2/_berth/tags/list"), Err(RouteError::NotFound)), "not a repository named _berth");
+        assert_eq!(parse("/v2/_berth/tags/list"), Ok(Route::TagMoves { name: name("list") }));
+        assert!(matches!(parse("/v2/_berth/tags"), Err(RouteError::NotFound)), "not a repository named _berth");
+    }
+
+    #[test]
+    fn tag_routes() {
+        assert_eq!(parse("/v2/_berth/tags/a/b"), Ok(Route::TagMoves { name: name("a/b") }));
+        assert_eq!(
+            parse("/v2/_berth/history/a/b/latest"),
+            Ok(Route::TagHistory { name: name("a/b"), tag: "latest".into() })
+        );
+        assert_eq!(parse("/v2/_berth/history/a/v%31"), Ok(Route::TagHistory { name: name("a"), tag: "v1".into() }));
+        for missing in ["/v2/_berth/tags/", "/v2/_berth/history/a", "/v2/_berth/history/a/", "/v2/_berth/history/"] {
+            assert_eq!(parse(missing), Err(RouteError::NotFound), "{missing}");
+        }
+        for bad in ["/v2/_berth/tags/A", "/v2/_berth/history/../x/t", "/v2/_berth/tags/a//b"] {
+            assert!(matches!(parse(bad), Err(RouteError::Name(_))), "{bad}");
+        }
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub enum Action {
     Mount,
     /// A manifest, tag or blob was deleted.
     Delete,
+    /// berth only: a rule refused a change (an immutable tag).
+    Deny,
 }
 
 impl Action {
@@ -40,6 +42,7 @@ impl Action {
             Action::Pull => "pull",
             Action::Mount => "mount",
             Action::Delete => "delete",
+            Action::Deny => "deny",
         }
     }
 }
@@ -182,6 +185,24 @@ pub struct Origin {
     pub actor: ActorRecord,
 }
 
+/// berth's addition to an event, in a field distribution's listeners
+/// ignore: which tag-lifecycle operation caused it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct BerthRecord {
+    /// `copy`, `promote`, `rollback`, `retention`, or what a refused
+    /// request tried (`push`, `delete`).
+    pub operation: String,
+    /// Where a moved tag pointed before.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub previous: String,
+    /// The retention policy that removed the target.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub policy: String,
+    /// The immutable rule that refused the change.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub rule: String,
+}
+
 /// One event.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Event {
@@ -199,6 +220,9 @@ pub struct Event {
     pub actor: ActorRecord,
     /// On which node.
     pub source: SourceRecord,
+    /// berth only: the lifecycle operation behind the event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub berth: Option<BerthRecord>,
 }
 
 impl Event {
@@ -212,6 +236,7 @@ impl Event {
             request: origin.request.clone(),
             actor: origin.actor.clone(),
             source: source.clone(),
+            berth: None,
         }
     }
 

@@ -21,7 +21,7 @@ use std::{sync::Arc, time::Duration};
 
 use tokio::task::JoinHandle;
 
-pub use event::{Action, ActorRecord, Descriptor, Origin, RequestRecord, SourceRecord, Target};
+pub use event::{Action, ActorRecord, BerthRecord, Descriptor, Origin, RequestRecord, SourceRecord, Target};
 
 use self::{endpoint::Endpoint, event::Event};
 use crate::{config, metrics::Metrics};
@@ -121,10 +121,19 @@ impl Notifier {
     /// Queues an event for every endpoint that wants it. Never waits and
     /// never fails: a slow or dead endpoint only fills its own queue.
     pub fn publish(&self, action: Action, target: Target, origin: &Origin) {
+        self.send(Event::new(action, target, origin, &self.source));
+    }
+
+    /// As `publish`, for an event a tag-lifecycle operation caused.
+    pub fn publish_with(&self, action: Action, target: Target, origin: &Origin, berth: BerthRecord) {
+        self.send(Event { berth: Some(berth), ..Event::new(action, target, origin, &self.source) });
+    }
+
+    fn send(&self, event: Event) {
         if self.endpoints.is_empty() {
             return;
         }
-        let event = Arc::new(Event::new(action, target, origin, &self.source));
+        let event = Arc::new(event);
         for endpoint in &self.endpoints {
             endpoint.publish(&event);
         }

@@ -8,7 +8,6 @@
 mod blob;
 mod catalog;
 mod claim;
-mod core_shim;
 pub mod digest;
 mod gc;
 mod inspect;
@@ -20,8 +19,7 @@ mod purge;
 pub mod reference;
 mod referrers;
 mod repository;
-pub mod retention;
-mod tag;
+pub mod tags;
 mod upload;
 
 use std::{io, sync::Arc, time::Duration};
@@ -30,7 +28,6 @@ use crate::storage::{Driver, StorageError};
 
 pub use blob::BlobInfo;
 pub use catalog::Page;
-pub use core_shim::{RepoGlob, TagRegex};
 pub use digest::{Algorithm, Digest};
 pub use gc::{GcOptions, GcReport};
 pub use inspect::{ImageSummary, ManifestDetail, TagInfo};
@@ -39,7 +36,13 @@ pub use name::RepoName;
 pub use purge::PurgedUpload;
 pub use reference::{Reference, Tag};
 pub use referrers::Referrer;
-pub use retention::{Policies, Policy, RetentionReport};
+pub use tags::{
+    history::{HistoryEntry, TagHistory, Via},
+    immutable::ImmutableRule,
+    moves::{Moved, TagMoves},
+    pattern::{RepoGlob, TagRegex},
+    retention::{Policies, Policy, RetentionReport},
+};
 pub use upload::{Chunk, UploadStatus, Uploads};
 
 /// A stream of request bytes, as the registry consumes them.
@@ -81,6 +84,31 @@ pub enum RegistryError {
     /// A length the client declared does not match what it sent.
     #[error("{0}")]
     SizeInvalid(String),
+    /// A tag of a compare-and-swap move does not point where the caller
+    /// read it pointing; nothing was changed.
+    #[error("tag {tag} moved since it was read (expected {}, now {})", show(expected), show(actual))]
+    TagMoved {
+        /// The tag.
+        tag: Tag,
+        /// Where the caller read it pointing (`None`: nowhere).
+        expected: Option<Digest>,
+        /// Where it points.
+        actual: Option<Digest>,
+    },
+    /// An immutable rule forbids the change.
+    #[error("tag {tag} of {name} is immutable (berth.tags.immutable rule \"{rule}\")")]
+    Immutable {
+        /// The repository.
+        name: RepoName,
+        /// The tag.
+        tag: Tag,
+        /// The rule's name.
+        rule: String,
+        /// What the tag was to point at (`None`: a delete).
+        digest: Option<Digest>,
+        /// What was refused: `push`, `delete`, or how a tag was to move.
+        operation: &'static str,
+    },
     /// The manifest is not in the repository.
     #[error("manifest unknown: {0}")]
     ManifestUnknown(String),
@@ -105,6 +133,11 @@ pub enum RegistryError {
     Storage(#[from] StorageError),
 }
 
+/// A digest or "nothing", in messages.
+fn show(digest: &Option<Digest>) -> String {
+    digest.as_ref().map_or_else(|| "no tag".to_owned(), ToString::to_string)
+}
+
 /// Options that change what the registry allows.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -116,6 +149,8 @@ pub struct Options {
     pub grace: Duration,
     /// The largest manifest accepted (`berth.limits.manifestsize`).
     pub max_manifest_size: usize,
+    /// `berth.tags.immutable`: tags that may not be re-pointed or deleted.
+    pub immutable: Vec<ImmutableRule>,
 }
 
 /// The registry: every operation the API offers, over one storage driver.
@@ -128,12 +163,20 @@ pub struct Registry {
     options: Options,
     uploads: Uploads,
     listings: Arc<listing::Listings>,
+    tag_locks: Arc<tags::moves::TagLocks>,
 }
 
 impl Registry {
     /// A registry over a driver.
     pub fn new(driver: Arc<dyn Driver>, options: Options) -> Self {
-        Registry { uncached: driver.clone(), driver, options, uploads: Uploads::default(), listings: Arc::default() }
+        Registry {
+            uncached: driver.clone(),
+            driver,
+            options,
+            uploads: Uploads::default(),
+            listings: Arc::default(),
+            tag_locks: Arc::default(),
+        }
     }
 
     /// A registry that reads through `cached`, a read cache in front of

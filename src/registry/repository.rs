@@ -8,7 +8,7 @@
 //! directory itself. Blob bytes stay, as other repositories may share them;
 //! garbage collection reclaims the ones nothing references any more.
 
-use super::{RegistryError, RepoName, layout};
+use super::{RegistryError, RepoName, Tag, layout};
 
 /// The directories a repository owns, the ones berth and distribution write.
 fn owned_dirs(name: &RepoName) -> [String; 4] {
@@ -20,7 +20,8 @@ impl super::Registry {
     /// referrers index and upload sessions. Nested repositories (`a/b` under
     /// `a`) and blob bytes stay. `NameUnknown` when the repository holds none
     /// of those, so a half-pushed repository (layers, no manifest) can still
-    /// be cleaned up although the catalog does not list it.
+    /// be cleaned up although the catalog does not list it. A repository
+    /// holding an immutable tag stays whole.
     pub async fn delete_repository(&self, name: &RepoName) -> Result<(), RegistryError> {
         self.require_delete()?;
         let mut present = Vec::new();
@@ -31,6 +32,13 @@ impl super::Registry {
         }
         if present.is_empty() {
             return Err(RegistryError::NameUnknown(name.clone()));
+        }
+        let tags: Vec<Tag> =
+            self.list_or_empty(&layout::tags(name)).await?.iter().filter_map(|t| Tag::parse(t)).collect();
+        let _locks = self.tag_locks.lock(name, &tags).await;
+        for tag in &tags {
+            let current = self.read_link(&layout::tag_current(name, tag)).await?;
+            self.check_mutable(name, tag, (current.as_ref(), None), "delete")?;
         }
         // Listed before the delete: once the directory is gone, nothing says
         // which in-memory hash states belonged to this repository.

@@ -21,6 +21,8 @@ pub struct Berth {
     pub retention: Retention,
     /// `berth.ui`.
     pub ui: Ui,
+    /// `berth.tags`.
+    pub tags: super::TagRules,
 }
 
 impl Section for Berth {
@@ -29,6 +31,7 @@ impl Section for Berth {
         v.section("limits", &mut self.limits);
         v.section("retention", &mut self.retention);
         v.section("ui", &mut self.ui);
+        v.section("tags", &mut self.tags);
     }
 }
 

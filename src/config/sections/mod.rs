@@ -17,6 +17,7 @@ mod proxy;
 mod redis;
 mod retention;
 mod storage;
+mod tag_rules;
 mod validation;
 
 pub use auth::Auth;
@@ -36,4 +37,5 @@ pub use storage::{
     Azure, AzureCredentials, BlobDescriptorCache, Cache, Delete, Filesystem, Gcs, Maintenance, Oss, ReadOnly, Redirect,
     S3, Storage, StorageDriver, Swift, Tag, UploadPurging,
 };
+pub use tag_rules::{ImmutableTags, TagRules};
 pub use validation::{IndexValidation, ManifestValidation, Platform, Platforms, UrlValidation, Validation};

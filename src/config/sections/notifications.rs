@@ -8,7 +8,7 @@ use crate::config::{
 };
 
 /// The actions an endpoint can ignore.
-const ACTIONS: &[&str] = &["pull", "push", "delete", "mount"];
+const ACTIONS: &[&str] = &["pull", "push", "delete", "mount", "deny"];
 
 /// `notifications`.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -4,9 +4,12 @@
 
 use std::time::Duration;
 
-use crate::config::{
-    section::{Problems, Section, Visitor},
-    tree::KeyPath,
+use crate::{
+    config::{
+        section::{Problems, Section, Visitor},
+        tree::KeyPath,
+    },
+    registry::{RepoGlob, Tag, TagRegex},
 };
 
 /// `berth.retention`.
@@ -87,14 +90,16 @@ impl Section for RetentionPolicy {
             self.name = at.to_string();
         }
         p.require(at, "repository", !self.repository.is_empty());
-        if let (false, Err(why)) = (self.repository.is_empty(), crate::registry::RepoGlob::parse(&self.repository)) {
+        if !self.repository.is_empty()
+            && let Err(why) = RepoGlob::parse(&self.repository)
+        {
             p.invalid(&at.key("repository"), why);
         }
-        if let Err(why) = crate::registry::TagRegex::parse(&self.tags) {
+        if let Err(why) = TagRegex::parse(&self.tags) {
             p.invalid(&at.key("tags"), why);
         }
         for tag in &self.keeptags {
-            if crate::registry::Tag::parse(tag).is_none() {
+            if Tag::parse(tag).is_none() {
                 p.invalid(&at.key("keeptags"), format!("{tag:?} is not a valid tag"));
             }
         }

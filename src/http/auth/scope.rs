@@ -71,6 +71,9 @@ pub fn required(route: &Route, method: &Method, mount_from: Option<&str>) -> Vec
         // Deleting a repository deletes its manifests: the same right as a
         // manifest DELETE, so token servers need no new action.
         Route::Repository { name } => vec![repo(name, &["delete"])],
+        // Moving a tag is what a push by tag does, without the bytes.
+        Route::TagMoves { name } => vec![repo(name, &["pull", "push"])],
+        Route::TagHistory { name, .. } => vec![repo(name, &["pull"])],
         Route::Ui(ui) => ui.scopes(method),
         Route::Upload { name, .. } => {
             let mut scopes = vec![repo(name, &["pull", "push"])];
@@ -104,5 +107,9 @@ mod tests {
         assert!(required(&Route::Base, &Method::GET, None).is_empty());
         let repository = Route::Repository { name: RepoName::parse("a/b").unwrap() };
         assert_eq!(text(required(&repository, &Method::DELETE, None)), ["repository:a/b:delete"]);
+        let moves = Route::TagMoves { name: RepoName::parse("a").unwrap() };
+        assert_eq!(text(required(&moves, &Method::POST, None)), ["repository:a:pull,push"]);
+        let history = Route::TagHistory { name: RepoName::parse("a").unwrap(), tag: "t".into() };
+        assert_eq!(text(required(&history, &Method::GET, None)), ["repository:a:pull"]);
     }
 }

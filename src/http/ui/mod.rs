@@ -129,7 +129,7 @@ fn error_page(req: &Req, e: &ApiError) -> Reply {
         serde_json::Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    let mut reply = html(e.status, view::error(&req.prefix, e.code, e.message, &detail));
+    let mut reply = html(e.status, view::error(&req.prefix, e.code, &e.message, &detail));
     for (name, value) in &e.headers {
         set(&mut reply, *name, value);
     }

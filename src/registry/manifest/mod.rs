@@ -21,6 +21,16 @@ pub struct StoredManifest {
     pub body: Bytes,
 }
 
+/// A manifest whose bytes are to be stored, and what its links need.
+struct Stored<'a> {
+    digest: &'a Digest,
+    subject: Option<&'a Digest>,
+    /// When its references were claimed.
+    claimed: std::time::Instant,
+    /// The user, for the tag's history.
+    by: &'a str,
+}
+
 /// The outcome of a push.
 #[derive(Debug, Clone)]
 pub struct PutManifest {
@@ -31,13 +41,15 @@ pub struct PutManifest {
 }
 
 impl super::Registry {
-    /// Validates and stores a manifest, then points the tag at it.
+    /// Validates and stores a manifest, then points the tag at it; `by`
+    /// (the user, or empty) goes into the tag's history.
     pub async fn put_manifest(
         &self,
         name: &RepoName,
         reference: &Reference,
         content_type: Option<&str>,
         body: Bytes,
+        by: &str,
     ) -> Result<PutManifest, RegistryError> {
         let limit = self.options.max_manifest_size;
         if body.len() > limit {
@@ -56,10 +68,17 @@ impl super::Registry {
             }
             Reference::Tag(_) => Digest::of(Algorithm::Sha256, &body),
         };
+        if let Reference::Tag(tag) = reference {
+            // Before anything is stored: a refused push leaves nothing
+            // behind. `push_tag` checks again under the tag's lock.
+            let current = self.read_link(&layout::tag_current(name, tag)).await?;
+            self.check_mutable(name, tag, (current.as_ref(), Some(&digest)), "push")?;
+        }
         let started = std::time::Instant::now();
         self.check_references(name, &manifest).await?;
         let subject = manifest.subject.map(|s| s.digest);
-        let stored = self.store_manifest(name, reference, &digest, subject.as_ref(), body, started).await;
+        let stored = Stored { digest: &digest, subject: subject.as_ref(), claimed: started, by };
+        let stored = self.store_manifest(name, reference, stored, body).await;
         // After the writes, failed ones too: they may have created the
         // repository or moved a tag.
         self.listings.forget(name);
@@ -70,11 +89,10 @@ impl super::Registry {
         &self,
         name: &RepoName,
         reference: &Reference,
-        digest: &Digest,
-        subject: Option<&Digest>,
+        stored: Stored<'_>,
         body: Bytes,
-        claimed: std::time::Instant,
     ) -> Result<(), RegistryError> {
+        let Stored { digest, subject, claimed, by } = stored;
         // Bytes first, links after: a crash in between leaves an unreferenced
         // blob for garbage collection, never a link to nothing. Bytes already
         // stored are claimed, as the references were.
@@ -92,8 +110,7 @@ impl super::Registry {
             self.write_link(&layout::referrer_link(name, subject, digest), digest).await?;
         }
         if let Reference::Tag(tag) = reference {
-            self.write_link(&layout::tag_index_link(name, tag, digest), digest).await?;
-            self.write_link(&layout::tag_current(name, tag), digest).await?;
+            self.push_tag(name, tag, digest, by).await?;
         }
         Ok(())
     }
@@ -179,15 +196,13 @@ impl super::Registry {
         match reference {
             Reference::Tag(tag) => {
                 self.resolve(name, reference).await?;
-                self.driver.delete(&layout::tag_dir(name, tag)).await?;
+                self.delete_tags(name, std::slice::from_ref(tag)).await?;
                 Ok(vec![tag.clone()])
             }
             Reference::Digest(digest) => {
                 self.read_manifest(name, digest).await?;
                 let tags = self.tags_pointing_at(name, digest).await?;
-                for tag in &tags {
-                    self.driver.delete(&layout::tag_dir(name, tag)).await?;
-                }
+                self.delete_tags(name, &tags).await?;
                 self.driver.delete(&layout::revision_dir(name, digest)).await?;
                 self.forget_referrer(name, digest).await?;
                 Ok(tags)

@@ -1,11 +1,18 @@
-//! Tag listing.
+//! Tags: listing (here), history, moves with compare-and-swap, immutable
+//! rules, retention policies, and the patterns rules are written in.
 
-use super::{
+pub mod history;
+pub mod immutable;
+pub mod moves;
+pub mod pattern;
+pub mod retention;
+
+use crate::registry::{
     Page, RegistryError, RepoName, Tag, layout,
     listing::{Listing, Names},
 };
 
-impl super::Registry {
+impl crate::registry::Registry {
     /// One page of a repository's tags, in lexical order.
     pub async fn tags(&self, name: &RepoName, n: Option<usize>, last: Option<&str>) -> Result<Page, RegistryError> {
         if !self.exists(&layout::manifests(name)).await? {

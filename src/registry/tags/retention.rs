@@ -16,7 +16,7 @@ use std::{
 
 use futures_util::{StreamExt, TryStreamExt, stream};
 
-use super::{Digest, GcReport, RegistryError, RepoGlob, RepoName, Tag, TagRegex, claim::References, layout};
+use crate::registry::{Digest, GcReport, RegistryError, RepoGlob, RepoName, Tag, TagRegex, claim::References, layout};
 
 /// How many storage reads a snapshot keeps in flight.
 const IN_FLIGHT: usize = 32;
@@ -350,7 +350,7 @@ fn short_duration(d: Duration) -> String {
     parts.iter().filter(|(n, _)| *n > 0).map(|(n, unit)| format!("{n}{unit}")).collect()
 }
 
-impl super::Registry {
+impl crate::registry::Registry {
     /// Applies the retention policies (or, with `dry_run`, only plans):
     /// `say` receives the output lines, removals in order, then the
     /// summary. Reads through the uncached storage, as collection does.
@@ -361,7 +361,7 @@ impl super::Registry {
         mut say: impl FnMut(String),
     ) -> Result<RetentionReport, RegistryError> {
         let started = SystemTime::now();
-        let view = super::Registry { driver: self.uncached.clone(), ..self.clone() };
+        let view = crate::registry::Registry { driver: self.uncached.clone(), ..self.clone() };
         let repos = view.snapshot(policies).await?;
         let immutable = |name: &RepoName, tag: &Tag| self.immutable_rule(name, tag).map(|r| r.name.clone());
         let Plan { removals, immutable } = plan(&repos, policies, started, &immutable);
