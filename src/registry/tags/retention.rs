@@ -717,6 +717,46 @@ mod tests {
         assert_eq!(removed(&plan, &["x", "y"]), expected);
     }
 
+    /// Between the plan and the removal a tag moved onto a manifest the
+    /// plan took for untagged: the tag stays, and so does that manifest.
+    #[tokio::test]
+    async fn a_tag_that_moved_is_skipped_and_keeps_what_it_points_at() {
+        use crate::{
+            registry::Registry,
+            storage::{Driver, InMemory},
+        };
+        let driver = std::sync::Arc::new(InMemory::new());
+        let registry = Registry::new(driver.clone(), crate::registry::Options::default());
+        let app = repo("app", &[("nightly", "a", 90)], &[("b", 90, &[], None), ("c", 90, &[], None)]);
+        let name = app.name.clone();
+        let tag = Tag::parse("nightly").unwrap();
+        for m in ["a", "b", "c"] {
+            driver.put(&layout::revision_link(&name, &digest(m)), digest(m).to_string().into()).await.unwrap();
+        }
+        // The plan saw nightly at a; it points at b now.
+        driver.put(&layout::tag_current(&name, &tag), digest("b").to_string().into()).await.unwrap();
+        let removal = |target| Removal { repository: name.clone(), target, policy: "p".into(), why: String::new() };
+        let removals = vec![
+            removal(Target::Tag(tag.clone(), digest("a"))),
+            removal(Target::Manifest(digest("b"))),
+            removal(Target::Manifest(digest("c"))),
+        ];
+        let cutoff = SystemTime::now() + DAY;
+        let (removed, skipped) = registry.apply(removals, &[app], cutoff).await.unwrap();
+        assert_eq!(removed.iter().map(|r| &r.target).collect::<Vec<_>>(), [&Target::Manifest(digest("c"))]);
+        let skips: Vec<String> = skipped.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            skips,
+            [
+                format!("skip tag app:nightly {}: moved", digest("a")),
+                format!("skip manifest app@{}: tagged meanwhile", digest("b"))
+            ]
+        );
+        assert!(registry.exists(&layout::tag_current(&name, &tag)).await.unwrap());
+        assert!(registry.exists(&layout::revision_link(&name, &digest("b"))).await.unwrap());
+        assert!(!registry.exists(&layout::revision_link(&name, &digest("c"))).await.unwrap());
+    }
+
     #[test]
     fn durations_read_as_configured() {
         assert_eq!(short_duration(DAY * 30), "720h");
