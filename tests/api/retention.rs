@@ -16,7 +16,7 @@ use berth::{
 };
 use serde_json::Value;
 
-use crate::common::*;
+use crate::{common::*, notifications::Hook};
 
 /// 2024-08-01T10:00:00Z.
 const AUG_1: u64 = 1_722_506_400;
@@ -257,4 +257,65 @@ async fn assert_kept_and_gone(reg: &Registry, p: &Pushed) {
         expect_error(reg.get(&format!("/v2/app/manifests/{reference}")).await, 404, "MANIFEST_UNKNOWN").await;
     }
     assert_eq!(reg.get("/v2/other/manifests/nightly-1").await.status(), 200, "no policy matches other");
+}
+
+/// The server applies the policies every `interval` while it serves:
+/// the same removals, a delete event for each (with `berth.operation`
+/// retention and the policy), the metrics, and what is kept still pulls
+/// through the server's caches.
+#[tokio::test]
+async fn the_server_applies_the_policies_on_schedule() {
+    let hook = Hook::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let berth = BERTH.replace("  retention:\n", "  retention:\n    interval: 1s\n");
+    let yaml = format!(
+        "version: 0.1\nlog:\n  accesslog:\n    disabled: true\nhttp:\n  addr: 127.0.0.1:0\n  debug:\n    addr: 127.0.0.1:0\n    \
+         prometheus:\n      enabled: true\nstorage:\n  filesystem:\n    rootdirectory: '{}'\n  delete:\n    enabled: true\n\
+         notifications:\n  endpoints:\n    - {{name: hook, url: {}, timeout: 1s, backoff: 100ms}}\n{berth}",
+        root.display(),
+        hook.url("/hook")
+    );
+    let reg = start_config(&yaml).await;
+    let pushed = scenario(&reg, &root.join("docker/registry/v2")).await;
+    let events = retention_events(&hook, 6).await;
+    let mut tags: Vec<&str> = events.iter().filter_map(|e| e["target"]["tag"].as_str()).collect();
+    tags.sort();
+    assert_eq!(tags, ["nightly-1", "nightly-2"]);
+    let mut digests: Vec<&str> = events.iter().filter_map(|e| e["target"]["digest"].as_str()).collect();
+    digests.sort();
+    let mut want = [&pushed.n1, &pushed.n2, &pushed.orphan, &pushed.signature_n1].map(String::as_str);
+    want.sort();
+    assert_eq!(digests, want);
+    for e in &events {
+        assert_eq!((e["action"].as_str(), e["target"]["repository"].as_str()), (Some("delete"), Some("app")));
+        assert_eq!(e["berth"], serde_json::json!({"operation": "retention", "policy": "nightly"}));
+    }
+    assert_kept_and_gone(&reg, &pushed).await;
+
+    let metrics = reqwest::get(format!("http://{}/metrics", reg.debug_addr().unwrap())).await.unwrap();
+    let metrics = metrics.text().await.unwrap();
+    for line in
+        [r#"registry_retention_deleted_total{kind="tag"} 2"#, r#"registry_retention_deleted_total{kind="manifest"} 4"#]
+    {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
+    assert!(metrics.contains(r#"registry_retention_runs_total{outcome="ok"}"#), "{metrics}");
+    assert!(metrics.contains("registry_retention_last_duration_seconds"), "{metrics}");
+    reg.stop().await;
+    hook.stop();
+}
+
+/// Waits until the endpoint has accepted `n` retention events.
+async fn retention_events(hook: &Hook, n: usize) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let events: Vec<Value> =
+            hook.accepted("/hook").into_iter().filter(|e| e["berth"]["operation"] == "retention").collect();
+        if events.len() >= n {
+            return events;
+        }
+        assert!(std::time::Instant::now() < deadline, "waited for {n} retention events, got {events:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
