@@ -1,5 +1,5 @@
 //! `berth.retention`: policies that remove old tags and untagged manifests
-//! (docs/retention.md). The section holds the patterns as text; the server
+//! (docs/configuration.md). The section holds the patterns as text; the server
 //! and `berth retention` compile them into the registry's policy types.
 
 use std::time::Duration;

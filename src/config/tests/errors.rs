@@ -277,4 +277,14 @@ fn retention_policies_get_defaults_and_warnings() {
     );
     let c = read("version: 0.1\nstorage: {inmemory: }\nberth: {retention: {interval: 1h}}\n", &[]);
     assert_eq!(c.warnings, ["configuration key `berth.retention.interval` is set but there are no policies"]);
+    let text =
+        "version: 0.1\nstorage: {inmemory: }\nberth: {retention: {policies: [{repository: a, untaggedgrace: 10m}]}}\n";
+    let c = read(text, &[]);
+    assert_eq!(
+        c.warnings,
+        [
+            "configuration key `berth.retention.policies[0].untaggedgrace` (10m0s) is shorter than berth.gc.grace (1h0m0s): \
+          a push that reuses an untagged manifest while retention runs may lose it"
+        ]
+    );
 }
