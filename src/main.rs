@@ -451,6 +451,9 @@ fn retention(config: &Config, dry_run: bool) -> ExitCode {
     let apply = async {
         let (registry, _) = open_registry(config)?;
         let policies = retention_policies(config)?;
+        if policies.0.is_empty() {
+            eprintln!("berth: retention: berth.retention.policies is empty: nothing to remove");
+        }
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         // As for garbage-collect: a closed stdout must not stop a run half-way.
         let report = registry.retention(&policies, dry_run, |line| {

@@ -17,9 +17,13 @@ use std::{
 mod plan;
 mod snapshot;
 
+use futures_util::{StreamExt, TryStreamExt, stream};
 use plan::{Plan, RepoState, plan, reach};
 
 use crate::registry::{Digest, GcReport, RegistryError, RepoGlob, RepoName, Tag, TagRegex, layout};
+
+/// How many storage operations a run keeps in flight.
+const IN_FLIGHT: usize = 32;
 
 /// One retention policy, compiled from `berth.retention.policies[]`.
 #[derive(Debug, Clone)]
@@ -220,14 +224,13 @@ impl crate::registry::Registry {
             removals.into_iter().partition(|r| matches!(r.target, Target::Tag(..)));
         let (mut removed, mut skipped) = (Vec::new(), Vec::new());
         let mut protected: HashSet<(RepoName, Digest)> = HashSet::new();
-        for removal in tags {
-            let Target::Tag(tag, digest) = &removal.target else { continue };
-            if self.delete_tag_if(&removal.repository, tag, digest).await? {
+        for (removal, deleted) in self.delete_tags_if(tags).await? {
+            if deleted {
                 removed.push(removal);
-                continue;
+            } else if let Target::Tag(tag, _) = &removal.target {
+                protected.extend(self.still_tagged(&removal.repository, tag, repos).await?);
+                skipped.push(Skip { removal, reason: "moved" });
             }
-            protected.extend(self.still_tagged(&removal.repository, tag, repos).await?);
-            skipped.push(Skip { removal, reason: "moved" });
         }
         let (tagged, manifests): (Vec<_>, Vec<_>) =
             manifests.into_iter().partition(|r| r.manifest().is_some_and(|key| protected.contains(&key)));
@@ -236,6 +239,19 @@ impl crate::registry::Registry {
         removed.extend(gone);
         skipped.extend(stayed.into_iter().map(|removal| Skip { removal, reason: "in use" }));
         Ok((removed, skipped))
+    }
+
+    /// Deletes each tag that still points where the plan saw it, several
+    /// at once: each delete waits on a directory sync. Says which went.
+    async fn delete_tags_if(&self, tags: Vec<Removal>) -> Result<Vec<(Removal, bool)>, RegistryError> {
+        let deletes = stream::iter(tags).map(|removal| async move {
+            let deleted = match &removal.target {
+                Target::Tag(tag, digest) => self.delete_tag_if(&removal.repository, tag, digest).await?,
+                Target::Manifest(_) => false,
+            };
+            Ok::<_, RegistryError>((removal, deleted))
+        });
+        deletes.buffer_unordered(IN_FLIGHT).try_collect().await
     }
 
     /// The manifests a tag that was not removed reaches now.

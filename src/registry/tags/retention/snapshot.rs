@@ -5,13 +5,10 @@
 use futures_util::{StreamExt, TryStreamExt, stream};
 
 use super::{
-    Policies, Policy,
+    IN_FLIGHT, Policies, Policy,
     plan::{RepoState, RevisionState, TagState},
 };
 use crate::registry::{RegistryError, RepoName, Tag, claim::References, layout};
-
-/// How many storage reads a snapshot keeps in flight.
-const IN_FLIGHT: usize = 32;
 
 impl crate::registry::Registry {
     /// Every repository some policy matches, as it is now.
