@@ -233,6 +233,60 @@ enum TagCommand {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Point a tag at what another tag or a digest names.
+    ///
+    /// In the same repository, without moving bytes (berth's POST
+    /// /v2/_berth/tags/NAME). Refused, changing nothing, if DST_TAG moves
+    /// between the read and the write. Prints `NAME:TAG -> DIGEST (was
+    /// DIGEST|new)`.
+    Copy {
+        /// NAME:TAG or NAME@DIGEST, e.g. my/app:beta.
+        source: String,
+        /// The tag to point, e.g. rc (or my/app:rc).
+        destination: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Move several tags of a repository in one step (archive=latest latest=beta).
+    ///
+    /// Each DST gets the digest its SRC had when all were read: `promote
+    /// my/app archive=latest latest=beta` gives archive latest's old digest.
+    /// All or nothing: if any tag named moved meanwhile, or a source does not
+    /// exist, nothing changes and the command fails.
+    Promote {
+        /// The repository, e.g. my/app.
+        name: String,
+        /// DST=SRC, two tags of NAME.
+        #[arg(required = true, value_name = "DST=SRC")]
+        assignments: Vec<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Show where a tag pointed over time.
+    ///
+    /// Newest first, `*` on the current digest: time, digest, how (push,
+    /// copy, promote, rollback) and who (`-` without auth).
+    History {
+        /// NAME:TAG, e.g. my/app:latest.
+        reference: String,
+        /// Print the registry's JSON document instead of lines.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Point a tag back at an earlier digest.
+    ///
+    /// DIGEST must be in the tag's history; without it, the newest digest of
+    /// the history that is not the current one.
+    Rollback {
+        /// NAME:TAG, e.g. my/app:latest.
+        reference: String,
+        /// sha256:..., from `berth tag history`.
+        digest: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
 }
 
 #[derive(Subcommand)]
@@ -302,9 +356,7 @@ fn main() -> ExitCode {
         Command::Repo { command: RepoCommand::Delete { name, remote } } => {
             run_client(&remote, &Action::Repository(name), "repo delete")
         }
-        Command::Tag { command: TagCommand::Delete { reference, remote } } => {
-            run_client(&remote, &Action::Tag(reference), "tag delete")
-        }
+        Command::Tag { command } => run_tag(command),
         Command::Image { command: ImageCommand::Delete { reference, remote } } => {
             run_client(&remote, &Action::Image(reference), "image delete")
         }
@@ -384,6 +436,25 @@ fn run_cert(command: CertCommand) -> anyhow::Result<String> {
     let paths = cert::self_signed(&request, &out, existing)?;
     let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
     Ok(format!("wrote {}\n\n{}", names.join(", "), cert::trust_steps(&out, &request, port)))
+}
+
+/// `berth tag ...`.
+fn run_tag(command: TagCommand) -> ExitCode {
+    match command {
+        TagCommand::Delete { reference, remote } => run_client(&remote, &Action::Tag(reference), "tag delete"),
+        TagCommand::Copy { source, destination, remote } => {
+            run_client(&remote, &Action::Copy { source, destination }, "tag copy")
+        }
+        TagCommand::Promote { name, assignments, remote } => {
+            run_client(&remote, &Action::Promote { name, assignments }, "tag promote")
+        }
+        TagCommand::History { reference, json, remote } => {
+            run_client(&remote, &Action::History { reference, json }, "tag history")
+        }
+        TagCommand::Rollback { reference, digest, remote } => {
+            run_client(&remote, &Action::Rollback { reference, digest }, "tag rollback")
+        }
+    }
 }
 
 /// A command against a running registry: its output on success, else the

@@ -20,6 +20,8 @@ mod headers;
 mod hostile;
 #[path = "api/layout.rs"]
 mod layout;
+#[path = "api/lifecycle.rs"]
+mod lifecycle;
 #[path = "api/limits.rs"]
 mod limits;
 #[path = "api/listing.rs"]

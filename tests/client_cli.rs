@@ -2,11 +2,16 @@
 //! against a real server started here (pushed to over HTTP), with pages,
 //! prefixes, JSON output compared to what was pushed, htpasswd over TLS with
 //! `--cacert`, and a fake registry whose bytes do not match their digests.
+//! `berth tag copy|promote|history|rollback` are in `client_cli/lifecycle.rs`.
 
 // The api tests' helpers; this suite uses a few of them.
 #[allow(dead_code)]
 #[path = "api/common.rs"]
 mod common;
+#[path = "client_cli/lifecycle.rs"]
+mod lifecycle;
+#[path = "client_cli/token.rs"]
+mod token;
 
 use std::{
     io::Write,

@@ -1,10 +1,11 @@
 //! The client commands (`berth ls`, `berth tags`, `berth image inspect`,
-//! `berth repo|tag|image delete`): where the registry, the credentials and
-//! the trust come from, and what is printed.
+//! `berth repo|tag|image delete`, `berth tag copy|promote|history|rollback`):
+//! where the registry, the credentials and the trust come from, and what is
+//! printed.
 
 use std::{io::BufRead, path::PathBuf};
 
-use super::{Client, ClientError, Credentials, Trust, list, output, progress::Progress, target};
+use super::{Client, ClientError, Credentials, Trust, lifecycle, list, output, progress::Progress, target};
 
 /// Where no `--registry` or `BERTH_REGISTRY` says otherwise.
 const DEFAULT_REGISTRY: &str = "http://127.0.0.1:5000";
@@ -63,6 +64,34 @@ pub enum Action {
     Tag(String),
     /// `image delete NAME:TAG|NAME@DIGEST`.
     Image(String),
+    /// `tag copy SRC_REF DST_TAG`.
+    Copy {
+        /// NAME:TAG or NAME@DIGEST.
+        source: String,
+        /// TAG, or NAME:TAG with the source's NAME.
+        destination: String,
+    },
+    /// `tag promote NAME DST=SRC...`.
+    Promote {
+        /// The repository.
+        name: String,
+        /// The `DST=SRC` pairs.
+        assignments: Vec<String>,
+    },
+    /// `tag history NAME:TAG`.
+    History {
+        /// NAME:TAG.
+        reference: String,
+        /// `--json`.
+        json: bool,
+    },
+    /// `tag rollback NAME:TAG [DIGEST]`.
+    Rollback {
+        /// NAME:TAG.
+        reference: String,
+        /// The digest to go back to, else the newest one before the current.
+        digest: Option<String>,
+    },
 }
 
 /// Runs one command; what to print on stdout on success (whole lines).
@@ -76,40 +105,47 @@ pub fn run(remote: &Remote, action: &Action) -> Result<String, ClientError> {
         .enable_all()
         .build()
         .map_err(|e| ClientError::Usage(format!("cannot start the runtime: {e}")))?;
-    runtime.block_on(async {
-        match action {
-            Action::List { prefix, page_size, json } => {
-                let keep = list::under(prefix.as_deref().unwrap_or_default());
-                let names = client.repositories(*page_size, keep, &mut Progress::on_stderr()).await?;
-                Ok(output::repositories(&names, *json))
-            }
-            Action::Tags { name, page_size, json } => {
-                let name = target::repository(name)?;
-                let tags = client.tags(&name, *page_size, &mut Progress::on_stderr()).await?;
-                Ok(output::tags(name.as_str(), &tags, *json))
-            }
-            Action::Inspect { reference, json } => {
-                let (name, reference) = target::reference(reference)?;
-                let found = client.inspect(&name, &reference, &mut Progress::on_stderr()).await?;
-                Ok(output::inspection(&found, *json))
-            }
-            Action::Repository(text) => {
-                let name = target::repository(text)?;
-                client.delete_repository(&name).await?;
-                Ok(format!("deleted repository {name}; its blobs stay until `berth garbage-collect`\n"))
-            }
-            Action::Tag(text) => {
-                let (name, tag) = target::tagged(text)?;
-                client.delete_tag(&name, &tag).await?;
-                Ok(format!("deleted tag {name}:{tag}; the manifest it pointed at stays, reachable by digest\n"))
-            }
-            Action::Image(text) => {
-                let (name, reference) = target::reference(text)?;
-                let digest = client.delete_image(&name, &reference).await?;
-                Ok(format!("deleted {name}@{digest} and every tag pointing at it\n"))
-            }
+    runtime.block_on(perform(&mut client, action))
+}
+
+/// Sends what `action` needs; what to print.
+async fn perform(client: &mut Client, action: &Action) -> Result<String, ClientError> {
+    match action {
+        Action::List { prefix, page_size, json } => {
+            let keep = list::under(prefix.as_deref().unwrap_or_default());
+            let names = client.repositories(*page_size, keep, &mut Progress::on_stderr()).await?;
+            Ok(output::repositories(&names, *json))
         }
-    })
+        Action::Tags { name, page_size, json } => {
+            let name = target::repository(name)?;
+            let tags = client.tags(&name, *page_size, &mut Progress::on_stderr()).await?;
+            Ok(output::tags(name.as_str(), &tags, *json))
+        }
+        Action::Inspect { reference, json } => {
+            let (name, reference) = target::reference(reference)?;
+            let found = client.inspect(&name, &reference, &mut Progress::on_stderr()).await?;
+            Ok(output::inspection(&found, *json))
+        }
+        Action::Repository(text) => {
+            let name = target::repository(text)?;
+            client.delete_repository(&name).await?;
+            Ok(format!("deleted repository {name}; its blobs stay until `berth garbage-collect`\n"))
+        }
+        Action::Tag(text) => {
+            let (name, tag) = target::tagged(text, "to delete by digest, use `image delete`")?;
+            client.delete_tag(&name, &tag).await?;
+            Ok(format!("deleted tag {name}:{tag}; the manifest it pointed at stays, reachable by digest\n"))
+        }
+        Action::Image(text) => {
+            let (name, reference) = target::reference(text)?;
+            let digest = client.delete_image(&name, &reference).await?;
+            Ok(format!("deleted {name}@{digest} and every tag pointing at it\n"))
+        }
+        Action::Copy { source, destination } => lifecycle::copy(client, source, destination).await,
+        Action::Promote { name, assignments } => lifecycle::promote(client, name, assignments).await,
+        Action::History { reference, json } => lifecycle::history(client, reference, *json).await,
+        Action::Rollback { reference, digest } => lifecycle::rollback(client, reference, digest.as_deref()).await,
+    }
 }
 
 fn connect(remote: &Remote) -> Result<Client, ClientError> {

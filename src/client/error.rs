@@ -42,6 +42,21 @@ pub enum ClientError {
         /// Its detail, as JSON text, when there is one.
         detail: Option<String>,
     },
+    /// A move refused (409 `TAG_MOVED`): a tag no longer points where the
+    /// client read it, and the registry changed nothing.
+    #[error(
+        "tag {tag} moved since it was read (expected {}, now {}); nothing changed",
+        .expected.as_deref().unwrap_or("absent"),
+        .actual.as_deref().unwrap_or("absent")
+    )]
+    TagMoved {
+        /// The tag.
+        tag: String,
+        /// The digest it was read at; `None`: it did not exist.
+        expected: Option<String>,
+        /// The digest it points at now; `None`: it no longer exists.
+        actual: Option<String>,
+    },
     /// A successful answer whose body is not what the API promises.
     #[error("{context}: {reason}")]
     Invalid {
@@ -77,7 +92,8 @@ pub enum ClientError {
 const SHOWN_BODY: usize = 200;
 
 /// The error an unsuccessful answer carries: its first OCI error when the
-/// body has one, else the status and the start of the body.
+/// body has one (a `TAG_MOVED` with its detail read), else the status and the
+/// start of the body.
 pub fn from_answer(context: &str, status: StatusCode, body: &[u8]) -> ClientError {
     #[derive(serde::Deserialize)]
     struct Body {
@@ -91,22 +107,35 @@ pub fn from_answer(context: &str, status: StatusCode, body: &[u8]) -> ClientErro
         #[serde(default)]
         detail: serde_json::Value,
     }
-    match serde_json::from_slice::<Body>(body).ok().and_then(|b| b.errors.into_iter().next()) {
-        Some(e) => ClientError::Registry {
+    let Some(e) = serde_json::from_slice::<Body>(body).ok().and_then(|b| b.errors.into_iter().next()) else {
+        let text = String::from_utf8_lossy(body);
+        return ClientError::Unexpected {
+            context: context.to_owned(),
             status,
-            code: e.code,
-            message: e.message,
-            detail: (!e.detail.is_null()).then(|| e.detail.to_string()),
-        },
-        None => {
-            let text = String::from_utf8_lossy(body);
-            ClientError::Unexpected {
-                context: context.to_owned(),
+            body: text.trim().chars().take(SHOWN_BODY).collect(),
+        };
+    };
+    match serde_json::from_value::<Moved>(e.detail.clone()) {
+        Ok(Moved { tag, expected, actual }) if e.code == "TAG_MOVED" => ClientError::TagMoved { tag, expected, actual },
+        _ => {
+            // A detail that only repeats the message (berth's DENIED) is not shown twice.
+            let shown = !e.detail.is_null() && e.detail.as_str() != Some(e.message.as_str());
+            ClientError::Registry {
                 status,
-                body: text.trim().chars().take(SHOWN_BODY).collect(),
+                code: e.code,
+                message: e.message,
+                detail: shown.then(|| e.detail.to_string()),
             }
         }
     }
+}
+
+/// The detail of a `TAG_MOVED` error.
+#[derive(serde::Deserialize)]
+struct Moved {
+    tag: String,
+    expected: Option<String>,
+    actual: Option<String>,
 }
 
 #[cfg(test)]
@@ -120,5 +149,21 @@ mod tests {
         assert_eq!(e.to_string(), r#"NAME_UNKNOWN: repository name not known to registry ({"name":"a"})"#);
         let e = from_answer("DELETE x", StatusCode::BAD_GATEWAY, b"<html>bad gateway</html>\n");
         assert_eq!(e.to_string(), "DELETE x: HTTP 502 Bad Gateway: <html>bad gateway</html>");
+        let body = br#"{"errors":[{"code":"DENIED","message":"tag v1 is immutable","detail":"tag v1 is immutable"}]}"#;
+        assert_eq!(from_answer("POST x", StatusCode::FORBIDDEN, body).to_string(), "DENIED: tag v1 is immutable");
+    }
+
+    #[test]
+    fn a_tag_moved_names_both_digests() {
+        let body = br#"{"errors":[{"code":"TAG_MOVED","message":"a tag moved since it was read","detail":{"tag":"latest","expected":"sha256:aa","actual":null}}]}"#;
+        let e = from_answer("POST x", StatusCode::CONFLICT, body);
+        assert_eq!(
+            e.to_string(),
+            "tag latest moved since it was read (expected sha256:aa, now absent); nothing changed"
+        );
+        // Without the detail it is an ordinary registry error.
+        let body = br#"{"errors":[{"code":"TAG_MOVED","message":"a tag moved since it was read"}]}"#;
+        let e = from_answer("POST x", StatusCode::CONFLICT, body);
+        assert_eq!(e.to_string(), "TAG_MOVED: a tag moved since it was read");
     }
 }

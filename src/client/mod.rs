@@ -1,6 +1,7 @@
 //! A client for a running registry, behind the `berth ls`, `berth tags`,
-//! `berth image inspect` and `berth repo|tag|image delete` commands: what the
-//! seeds' cleanup workflow did with curl and `rm -R`.
+//! `berth image inspect`, `berth repo|tag|image delete` and `berth tag
+//! copy|promote|history|rollback` commands: what the seeds' cleanup workflow
+//! did with curl and `rm -R`, and their promotion of `beta` to `latest`.
 //!
 //! It speaks the registry API over HTTP or HTTPS and answers auth challenges
 //! the way docker does (Basic, or a Bearer token from the challenge's realm).
@@ -12,13 +13,16 @@ pub mod command;
 mod error;
 mod insecure;
 mod inspect;
+mod lifecycle;
 mod list;
+mod moves;
 mod output;
 pub mod probe;
 mod progress;
 pub mod target;
 mod transport;
 
+use bytes::Bytes;
 use http::{Method, StatusCode, header};
 
 pub use auth::Credentials;
@@ -70,16 +74,16 @@ impl Client {
     pub async fn delete_image(&mut self, name: &RepoName, reference: &Reference) -> Result<Digest, ClientError> {
         let digest = match reference {
             Reference::Digest(digest) => digest.clone(),
-            Reference::Tag(tag) => self.resolve(name, tag).await?,
+            Reference::Tag(_) => self.resolve(name, reference).await?,
         };
         self.expect(Method::DELETE, &format!("/v2/{name}/manifests/{digest}"), StatusCode::ACCEPTED).await?;
         Ok(digest)
     }
 
-    /// The digest of the manifest a tag points at, from a HEAD that accepts
-    /// every manifest type (the seeds' `curl -I -H Accept:` step).
-    pub async fn resolve(&mut self, name: &RepoName, tag: &Tag) -> Result<Digest, ClientError> {
-        let path = format!("/v2/{name}/manifests/{tag}");
+    /// The digest of the manifest a tag or digest names, from a HEAD that
+    /// accepts every manifest type (the seeds' `curl -I -H Accept:` step).
+    pub async fn resolve(&mut self, name: &RepoName, reference: &Reference) -> Result<Digest, ClientError> {
+        let path = format!("/v2/{name}/manifests/{reference}");
         let answer = self.send(Method::HEAD, &path, &[(header::ACCEPT.as_str(), MANIFEST_TYPES)]).await?;
         if answer.status != StatusCode::OK {
             // A HEAD answer has no body: ask again for the error's code.
@@ -113,7 +117,19 @@ impl Client {
 
     /// As `send`, to any URL of this registry (a `Link` to follow).
     async fn send_to(&mut self, method: Method, url: &Url, headers: &[(&str, &str)]) -> Result<Answer, ClientError> {
-        let answer = self.send_authorized(&method, url, headers).await?;
+        self.send_body(method, url, headers, Bytes::new()).await
+    }
+
+    /// Sends a request with a body (empty: none); on a 401, answers the
+    /// challenge and sends it once more.
+    async fn send_body(
+        &mut self,
+        method: Method,
+        url: &Url,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> Result<Answer, ClientError> {
+        let answer = self.send_authorized(&method, url, headers, body.clone()).await?;
         if answer.status != StatusCode::UNAUTHORIZED {
             return Ok(answer);
         }
@@ -121,7 +137,7 @@ impl Client {
             return Ok(answer);
         };
         self.authorization = Some(authorize(&self.transport, &challenge, self.credentials.as_ref()).await?);
-        self.send_authorized(&method, url, headers).await
+        self.send_authorized(&method, url, headers, body).await
     }
 
     async fn send_authorized(
@@ -129,11 +145,12 @@ impl Client {
         method: &Method,
         url: &Url,
         headers: &[(&str, &str)],
+        body: Bytes,
     ) -> Result<Answer, ClientError> {
         let mut all = headers.to_vec();
         if let Some(authorization) = &self.authorization {
             all.push((header::AUTHORIZATION.as_str(), authorization));
         }
-        self.transport.send(method, url, &all).await
+        self.transport.send_body(method, url, &all, body).await
     }
 }

@@ -23,13 +23,11 @@ pub fn reference(text: &str) -> Result<(RepoName, Reference), ClientError> {
     Ok((repository(&text[..colon])?, Reference::Tag(tag)))
 }
 
-/// `NAME:TAG` only.
-pub fn tagged(text: &str) -> Result<(RepoName, Tag), ClientError> {
+/// `NAME:TAG` only; a digest is refused with `hint` (what to do instead).
+pub fn tagged(text: &str, hint: &str) -> Result<(RepoName, Tag), ClientError> {
     match reference(text)? {
         (name, Reference::Tag(tag)) => Ok((name, tag)),
-        (_, Reference::Digest(_)) => {
-            Err(ClientError::Usage(format!("{text:?}: expected NAME:TAG (to delete by digest, use `image delete`)")))
-        }
+        (_, Reference::Digest(_)) => Err(ClientError::Usage(format!("{text:?}: expected NAME:TAG ({hint})"))),
     }
 }
 
@@ -48,7 +46,8 @@ mod tests {
         assert!(reference("localhost:5000/a").is_err(), "a port is no tag");
         assert!(reference("A:v1").is_err(), "invalid name");
         assert!(reference("a@sha256:xyz").is_err());
-        assert!(tagged(&format!("a@{digest}")).is_err());
-        assert_eq!(tagged("a:t").unwrap().1.as_str(), "t");
+        let by_digest = tagged(&format!("a@{digest}"), "use this").unwrap_err().to_string();
+        assert!(by_digest.ends_with(": expected NAME:TAG (use this)"), "{by_digest}");
+        assert_eq!(tagged("a:t", "").unwrap().1.as_str(), "t");
     }
 }

@@ -6,7 +6,7 @@ use std::{path::Path, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode, Uri, header};
-use http_body_util::{BodyExt, Empty, Limited};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::rt::TokioIo;
 use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::{CertificateDer, ServerName, pem::PemObject};
@@ -141,13 +141,24 @@ impl Transport {
 
     /// Sends one bodiless request and reads the answer.
     pub async fn send(&self, method: &Method, url: &Url, headers: &[(&str, &str)]) -> Result<Answer, ClientError> {
+        self.send_body(method, url, headers, Bytes::new()).await
+    }
+
+    /// Sends one request with `body` (empty: none) and reads the answer.
+    pub async fn send_body(
+        &self,
+        method: &Method,
+        url: &Url,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> Result<Answer, ClientError> {
         let failed = |e: &dyn std::fmt::Display| ClientError::Transport { url: url.to_string(), reason: e.to_string() };
         let mut request = Request::builder().method(method.clone()).uri(url.origin_form());
         request = request.header(header::HOST, &url.authority).header(header::USER_AGENT, USER_AGENT);
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let request = request.body(Empty::<Bytes>::new()).map_err(|e| failed(&e))?;
+        let request = request.body(Full::new(body)).map_err(|e| failed(&e))?;
         let exchange = async {
             let tcp = TcpStream::connect((url.host.as_str(), url.port)).await.map_err(|e| failed(&e))?;
             if url.tls {
@@ -167,7 +178,7 @@ const USER_AGENT: &str = concat!("berth/", env!("CARGO_PKG_VERSION"));
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-async fn exchange<S>(stream: S, request: Request<Empty<Bytes>>) -> Result<Answer, BoxError>
+async fn exchange<S>(stream: S, request: Request<Full<Bytes>>) -> Result<Answer, BoxError>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {

@@ -315,6 +315,52 @@ async fn hostile_repository_names() {
     h.reg.stop().await;
 }
 
+/// The tag-lifecycle routes: traversal in names and tags, bodies that are
+/// not a move, moves at manifests that are not there or lie beside the root.
+#[tokio::test]
+async fn hostile_tag_moves_and_history() {
+    let h = Hostile::new().await;
+    let (digest, _) = h.reg.push_image("ok", "t", "hostile-moves").await;
+    let to_canary = "../../../../../canary/docker/registry/v2/repositories/evil";
+    let canary_digest = sha256(CANARY);
+    let post = |target: String, body: String, status, code| row("POST", target, status, Some(code)).body(body);
+    let set = |tag: &str, d: &str| format!(r#"{{"via":"copy","set":{{"{tag}":"{d}"}}}}"#);
+    let rows = vec![
+        post(format!("/v2/_berth/tags/{to_canary}"), set("x", &digest), 400, "NAME_INVALID"),
+        post(format!("/v2/_berth/tags/{}", to_canary.replace("..", "%2e%2e")), set("x", &digest), 400, "NAME_INVALID"),
+        post("/v2/_berth/tags/ok".into(), set("../../evil", &digest), 400, "TAG_INVALID"),
+        post("/v2/_berth/tags/ok".into(), set("x/../../t", &digest), 400, "TAG_INVALID"),
+        post("/v2/_berth/tags/ok".into(), set(&"x".repeat(129), &digest), 400, "TAG_INVALID"),
+        post("/v2/_berth/tags/ok".into(), set("x", "sha256:../../../../canary"), 400, "DIGEST_INVALID"),
+        post("/v2/_berth/tags/ok".into(), set("x", &canary_digest), 404, "MANIFEST_UNKNOWN"),
+        post("/v2/_berth/tags/evil".into(), set("x", &canary_digest), 404, "NAME_UNKNOWN"),
+        post("/v2/_berth/tags/ok".into(), nested(10_000), 400, "BAD_REQUEST"),
+        post("/v2/_berth/tags/ok".into(), String::new(), 400, "BAD_REQUEST"),
+        post("/v2/_berth/tags/ok".into(), "\u{0}\u{ff}".into(), 400, "BAD_REQUEST"),
+        post(
+            "/v2/_berth/tags/ok".into(),
+            format!(r#"{{"via":"copy","set":{{"x":"{digest}"}},"via":7}}"#),
+            400,
+            "BAD_REQUEST",
+        ),
+        post(
+            "/v2/_berth/tags/ok".into(),
+            format!(r#"{{"via":"copy","set":{{"x":"{digest}"}},"expect":[]}}"#),
+            400,
+            "BAD_REQUEST",
+        ),
+        row("POST", "/v2/_berth/tags/ok", 400, Some("BAD_REQUEST")).body(vec![b' '; 2 * 1024 * 1024]),
+        row("GET", format!("/v2/_berth/history/{to_canary}/latest"), 400, Some("NAME_INVALID")),
+        row("GET", "/v2/_berth/history/evil/latest", 404, Some("MANIFEST_UNKNOWN")),
+        row("GET", "/v2/_berth/history/ok/..", 400, Some("TAG_INVALID")),
+        row("GET", "/v2/_berth/history/ok/%2e%2e", 400, Some("TAG_INVALID")),
+        row("GET", "/v2/_berth/history/ok/%2F", 400, Some("TAG_INVALID")),
+        row("DELETE", "/v2/_berth/history/ok/t", 405, Some("UNSUPPORTED")),
+    ];
+    h.check(&rows).await;
+    h.reg.stop().await;
+}
+
 /// Malformed tags and digests, unknown algorithms, in every place a
 /// reference or digest goes.
 #[tokio::test]

@@ -425,3 +425,50 @@ async fn a_delete_from_the_web_ui_sends_the_api_event() {
     reg.stop().await;
     hook.stop();
 }
+
+/// A promotion is announced as a push of each moved tag, with berth's
+/// field saying how and from where; an immutable refusal as `deny`.
+#[tokio::test]
+async fn events_for_tag_moves_and_immutable_refusals() {
+    let hook = Hook::start().await;
+    let rules =
+        "berth:\n  tags:\n    immutable:\n      - name: releases\n        repository: '**'\n        tags: 'v\\d+'\n";
+    let yaml = format!(
+        "{}{rules}",
+        config(&format!(
+            "  endpoints:\n{}",
+            endpoint("hook", &hook.url("/events"), "      ignore:\n        actions: [pull]\n")
+        ))
+    );
+    let reg = common::start_config(&yaml).await;
+    let (old, _) = reg.push_image("ev", "latest", "old").await;
+    let (new, body) = reg.push_image("ev", "v1", "new").await;
+    let promote = serde_json::json!({"via": "promote", "expect": {"latest": old}, "set": {"latest": new}});
+    let r = reg.req(Method::POST, "/v2/_berth/tags/ev").body(promote.to_string()).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        reg.put_manifest("ev", "v1", OCI_MANIFEST, &reg.push_image("ev", "other", "o").await.1).await.status(),
+        403
+    );
+    assert_eq!(reg.put_manifest("ev", "v1", OCI_MANIFEST, &body).await.status(), 201, "same digest is no refusal");
+    // 2 blobs + manifest, three times; the promotion; the refusal; the re-push.
+    let events = hook.wait_for("/events", 12).await;
+    let promoted = &events[6];
+    assert_eq!(promoted["action"], "push");
+    assert_eq!(promoted["target"]["tag"], "latest");
+    assert_eq!(promoted["target"]["digest"], serde_json::json!(new));
+    assert_eq!(promoted["target"]["mediaType"], OCI_MANIFEST);
+    assert_eq!(promoted["berth"], serde_json::json!({"operation": "promote", "previous": old}));
+    let denied = events.iter().find(|e| e["action"] == "deny").expect("a deny event");
+    assert_eq!(denied["target"]["repository"], "ev");
+    assert_eq!(denied["target"]["tag"], "v1");
+    assert_eq!(denied["berth"], serde_json::json!({"operation": "push", "rule": "releases"}));
+    assert!(
+        events
+            .iter()
+            .filter(|e| e["action"] == "push")
+            .all(|e| e.get("berth").is_none() || e["target"]["tag"] == "latest")
+    );
+    reg.stop().await;
+    hook.stop();
+}

@@ -288,3 +288,16 @@ fn retention_policies_get_defaults_and_warnings() {
         ]
     );
 }
+
+#[test]
+fn immutable_rules_are_checked_and_named() {
+    let errors =
+        errors_of("berth:\n  tags:\n    immutable:\n      - repository: 'a/[b'\n        tags: '('\n      - tags: v1\n");
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    assert!(errors[0].starts_with("configuration key `berth.tags.immutable[0].repository`"), "{errors:?}");
+    assert!(errors[1].starts_with("configuration key `berth.tags.immutable[0].tags`"), "{errors:?}");
+    assert!(errors[2].contains("`berth.tags.immutable[1].repository`: is required"), "{errors:?}");
+    let config = Config::read(&format!("{STORAGE}berth:\n  tags:\n    immutable:\n      - {{repository: '**', tags: v1}}\n      - {{name: rel, repository: a, tags: v2}}\n"), Vec::new()).unwrap();
+    let names: Vec<&str> = config.berth.tags.immutable.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["berth.tags.immutable[0]", "rel"]);
+}
