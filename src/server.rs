@@ -205,7 +205,8 @@ async fn apply_retention(registry: Registry, retention: Retention, metrics: Arc<
         match report.await {
             Ok(report) => {
                 for kept in &report.immutable {
-                    tracing::info!(repository = %kept.repository, tag = %kept.tag, policy = %kept.policy, rule = %kept.rule, "retention: kept by an immutable rule");
+                    let (repository, tag, policy, rule) = (&kept.repository, &kept.tag, &kept.policy, &kept.rule);
+                    tracing::info!(%repository, %tag, %policy, %rule, "retention: kept by an immutable rule");
                 }
                 if !retention.dry_run {
                     metrics.retention_done(report.tags() as u64, report.manifests() as u64, started.elapsed());
@@ -237,8 +238,11 @@ fn notify_removals(notifier: &Notifier, report: &RetentionReport) {
 
 /// `berth.retention` as the server applies it.
 struct Retention {
+    /// How often (never zero here).
     interval: Duration,
+    /// Only log what would go.
     dry_run: bool,
+    /// The compiled policies.
     policies: Policies,
 }
 

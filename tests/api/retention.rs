@@ -268,17 +268,10 @@ async fn the_server_applies_the_policies_on_schedule() {
     let hook = Hook::start().await;
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");
-    let berth = BERTH.replace("  retention:\n", "  retention:\n    interval: 1s\n");
-    let yaml = format!(
-        "version: 0.1\nlog:\n  accesslog:\n    disabled: true\nhttp:\n  addr: 127.0.0.1:0\n  debug:\n    addr: 127.0.0.1:0\n    \
-         prometheus:\n      enabled: true\nstorage:\n  filesystem:\n    rootdirectory: '{}'\n  delete:\n    enabled: true\n\
-         notifications:\n  endpoints:\n    - {{name: hook, url: {}, timeout: 1s, backoff: 100ms}}\n{berth}",
-        root.display(),
-        hook.url("/hook")
-    );
-    let reg = start_config(&yaml).await;
+    let reg = start_config(&scheduled(&root, &hook, "")).await;
     let pushed = scenario(&reg, &root.join("docker/registry/v2")).await;
     let events = retention_events(&hook, 6).await;
+
     let mut tags: Vec<&str> = events.iter().filter_map(|e| e["target"]["tag"].as_str()).collect();
     tags.sort();
     assert_eq!(tags, ["nightly-1", "nightly-2"]);
@@ -302,6 +295,37 @@ async fn the_server_applies_the_policies_on_schedule() {
     }
     assert!(metrics.contains(r#"registry_retention_runs_total{outcome="ok"}"#), "{metrics}");
     assert!(metrics.contains("registry_retention_last_duration_seconds"), "{metrics}");
+    reg.stop().await;
+    hook.stop();
+}
+
+/// A server over `root` that applies `BERTH` every second, with `extra`
+/// under `berth.retention`, notifying `hook`.
+fn scheduled(root: &Path, hook: &Hook, extra: &str) -> String {
+    let berth = BERTH.replace("  retention:\n", &format!("  retention:\n    interval: 1s\n{extra}"));
+    format!(
+        "version: 0.1\nlog:\n  accesslog:\n    disabled: true\nhttp:\n  addr: 127.0.0.1:0\n  debug:\n    addr: 127.0.0.1:0\n    \
+         prometheus:\n      enabled: true\nstorage:\n  filesystem:\n    rootdirectory: '{}'\n  delete:\n    enabled: true\n\
+         notifications:\n  endpoints:\n    - {{name: hook, url: {}, timeout: 1s, backoff: 100ms}}\n{berth}",
+        root.display(),
+        hook.url("/hook")
+    )
+}
+
+/// A scheduled dry run logs what it would remove and removes nothing:
+/// after several runs every file is still there and no event was sent.
+#[tokio::test]
+async fn a_scheduled_dry_run_removes_nothing() {
+    let hook = Hook::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let reg = start_config(&scheduled(&root, &hook, "    dryrun: true\n")).await;
+    let pushed = scenario(&reg, &root.join("docker/registry/v2")).await;
+    let before = walk_dir(dir.path());
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(walk_dir(dir.path()), before);
+    assert!(hook.accepted("/hook").iter().all(|e| e["berth"].is_null()), "no retention events");
+    assert_eq!(reg.get(&format!("/v2/app/manifests/{}", pushed.n1)).await.status(), 200);
     reg.stop().await;
     hook.stop();
 }
