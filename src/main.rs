@@ -11,7 +11,7 @@ use berth::{
     config::{Config, ConfigErrors, Formatter},
     logging::{self, Format, LogOptions},
     registry::GcOptions,
-    server::{Server, open_registry},
+    server::{Server, open_registry, retention_policies},
 };
 use clap::{Parser, Subcommand};
 
@@ -51,6 +51,17 @@ enum Command {
         /// configuration is in read-only mode, where nothing can be pushed.
         #[arg(long, value_parser = parse_duration)]
         grace: Option<std::time::Duration>,
+        /// A distribution config.yml (version 0.1).
+        config: Option<PathBuf>,
+    },
+    /// Apply berth.retention's policies: remove old tags and untagged
+    /// manifests (blobs stay for `garbage-collect`). Prints one line per
+    /// removal, the same in a dry run. Run it with the registry stopped or
+    /// read-only, or let the server run it (berth.retention.interval).
+    Retention {
+        /// Print what would be removed, remove nothing.
+        #[arg(short = 'd', long)]
+        dry_run: bool,
         /// A distribution config.yml (version 0.1).
         config: Option<PathBuf>,
     },
@@ -330,6 +341,10 @@ fn main() -> ExitCode {
             }
             Err(e) => refuse(&e),
         },
+        Command::Retention { dry_run, config } => match load(config) {
+            Ok(config) => retention(&config, dry_run),
+            Err(e) => refuse(&e),
+        },
         Command::Config { command: ConfigCommand::Check { config } } => match load(config) {
             Ok(config) => {
                 print!("{}", report(&config));
@@ -498,6 +513,40 @@ fn garbage_collect(config: &Config, options: GcOptions, quiet: bool) -> ExitCode
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("berth: garbage-collect: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn retention(config: &Config, dry_run: bool) -> ExitCode {
+    let apply = async {
+        let (registry, _) = open_registry(config)?;
+        let policies = retention_policies(config)?;
+        if policies.0.is_empty() {
+            eprintln!("berth: retention: berth.retention.policies is empty: nothing to remove");
+        }
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        // As for garbage-collect: a closed stdout must not stop a run half-way.
+        let report = registry.retention(&policies, dry_run, |line| {
+            let _ = writeln!(out, "{line}");
+        });
+        let report = report.await;
+        let _ = out.flush();
+        report.map_err(anyhow::Error::from)
+    };
+    let outcome = tokio::runtime::Runtime::new().map_err(anyhow::Error::from).and_then(|rt| rt.block_on(apply));
+    match outcome {
+        Ok(report) => {
+            for kept in &report.immutable {
+                eprintln!(
+                    "berth: retention: kept {}:{} (policy {}): immutable (rule {:?})",
+                    kept.repository, kept.tag, kept.policy, kept.rule
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("berth: retention: {e:#}");
             ExitCode::FAILURE
         }
     }

@@ -38,17 +38,17 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
 }
 
-/// Labels of a maintenance run (garbage collection).
+/// Labels of a maintenance run (garbage collection, retention).
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
     /// `ok` or `failed`.
     pub outcome: &'static str,
 }
 
-/// Labels of what a collection removed.
+/// Labels of what a collection or retention removed.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabels {
-    /// `manifest`, `blob` or `layer_link`.
+    /// `manifest`, `blob`, `layer_link` or `tag`.
     pub kind: &'static str,
 }
 
@@ -121,6 +121,9 @@ pub struct Metrics {
     gc_young: Gauge,
     gc_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     uploads_purged: Counter,
+    retention_runs: Family<OutcomeLabels, Counter>,
+    retention_deleted: Family<KindLabels, Counter>,
+    retention_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     notify_events: Family<EventLabels, Counter>,
     notify_status: Family<StatusLabels, Counter>,
     notify_pending: Family<EndpointLabels, Gauge>,
@@ -148,6 +151,20 @@ impl Default for Metrics {
         registry.register("gc_young_items", "Unreferenced items the last collection spared as young", gc_young.clone());
         registry.register("gc_last_duration_seconds", "How long the last collection took", gc_seconds.clone());
         registry.register("uploads_purged", "Upload sessions removed by upload purging", uploads_purged.clone());
+        let retention_runs = Family::<OutcomeLabels, Counter>::default();
+        let retention_deleted = Family::<KindLabels, Counter>::default();
+        let retention_seconds = Gauge::default();
+        registry.register("retention_runs", "Retention runs by the server, by outcome", retention_runs.clone());
+        registry.register(
+            "retention_deleted",
+            "Tags and manifests retention removed, by kind",
+            retention_deleted.clone(),
+        );
+        registry.register(
+            "retention_last_duration_seconds",
+            "How long the last retention run took",
+            retention_seconds.clone(),
+        );
         let notify_events = Family::<EventLabels, Counter>::default();
         let notify_status = Family::<StatusLabels, Counter>::default();
         let notify_pending = Family::<EndpointLabels, Gauge>::default();
@@ -178,6 +195,9 @@ impl Default for Metrics {
             gc_young,
             gc_seconds,
             uploads_purged,
+            retention_runs,
+            retention_deleted,
+            retention_seconds,
             notify_events,
             notify_status,
             notify_pending,
@@ -229,6 +249,19 @@ impl Metrics {
     /// Records upload sessions removed by purging.
     pub fn uploads_purged(&self, n: u64) {
         self.uploads_purged.inc_by(n);
+    }
+
+    /// Records a finished retention run that removed `tags` and `manifests`.
+    pub fn retention_done(&self, tags: u64, manifests: u64, took: Duration) {
+        self.retention_runs.get_or_create(&OutcomeLabels { outcome: "ok" }).inc();
+        self.retention_deleted.get_or_create(&KindLabels { kind: "tag" }).inc_by(tags);
+        self.retention_deleted.get_or_create(&KindLabels { kind: "manifest" }).inc_by(manifests);
+        self.retention_seconds.set(took.as_secs_f64());
+    }
+
+    /// Records a retention run that failed.
+    pub fn retention_failed(&self) {
+        self.retention_runs.get_or_create(&OutcomeLabels { outcome: "failed" }).inc();
     }
 
     /// Records tags moved by one request.
@@ -351,6 +384,8 @@ mod tests {
         });
         m.gc_failed();
         m.uploads_purged(7);
+        m.retention_done(3, 2, Duration::from_millis(1500));
+        m.retention_failed();
         let text = m.render();
         for line in [
             r#"registry_gc_runs_total{outcome="ok"} 1"#,
@@ -361,6 +396,11 @@ mod tests {
             "registry_gc_young_items 1",
             "registry_gc_last_duration_seconds 2.0",
             "registry_uploads_purged_total 7",
+            r#"registry_retention_runs_total{outcome="ok"} 1"#,
+            r#"registry_retention_runs_total{outcome="failed"} 1"#,
+            r#"registry_retention_deleted_total{kind="tag"} 3"#,
+            r#"registry_retention_deleted_total{kind="manifest"} 2"#,
+            "registry_retention_last_duration_seconds 1.5",
         ] {
             assert!(text.contains(line), "{line} in {text}");
         }

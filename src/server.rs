@@ -23,8 +23,11 @@ use crate::{
         ui::UiSettings,
     },
     metrics::{GcTotals, Metrics},
-    notifications::Notifier,
-    registry::{GcOptions, ImmutableRule, Options, Registry, RepoGlob, TagRegex},
+    notifications::{Action, BerthRecord, Notifier, Origin, Target},
+    registry::{
+        GcOptions, ImmutableRule, Options, Policies, Policy, Registry, RepoGlob, RetentionReport, TagRegex,
+        tags::retention,
+    },
     storage::{CACHE_TTL, Cached, Driver, Filesystem, InMemory},
 };
 
@@ -102,6 +105,13 @@ impl Server {
                 metrics.clone(),
             )));
         }
+        let retention = &config.berth.retention;
+        if !retention.interval.is_zero() && !read_only {
+            let policies = retention_policies(config)?;
+            let retention = Retention { interval: retention.interval, dry_run: retention.dryrun, policies };
+            let job = apply_retention(app.registry.clone(), retention, metrics.clone(), notifier.clone());
+            background.push(tokio::spawn(job));
+        }
         let debug_addr = match &config.http.debug.addr {
             Some(addr) => {
                 let listener = TcpListener::bind(config::bind_addr(addr))
@@ -155,10 +165,7 @@ impl Server {
 /// distribution's purger. The first run waits a random part of the interval
 /// (at most an hour), so replicas started together do not purge at once.
 async fn purge_uploads(registry: Registry, purging: config::UploadPurging, metrics: Arc<Metrics>) {
-    let spread = purging.interval.min(Duration::from_secs(3600));
-    let random = u64::from_le_bytes(uuid::Uuid::new_v4().as_bytes()[..8].try_into().unwrap_or_default());
-    let first = Duration::from_millis(random % spread.as_millis().max(1) as u64);
-    tokio::time::sleep(first).await;
+    tokio::time::sleep(first_delay(purging.interval)).await;
     loop {
         let cutoff = std::time::SystemTime::now() - purging.age;
         match registry.purge_uploads(cutoff, purging.dryrun).await {
@@ -175,6 +182,68 @@ async fn purge_uploads(registry: Registry, purging: config::UploadPurging, metri
         }
         tokio::time::sleep(purging.interval.max(Duration::from_secs(1))).await;
     }
+}
+
+/// A random part of `interval`, at most an hour: the wait before a
+/// scheduled job's first run, so replicas started together do not run it
+/// at once.
+fn first_delay(interval: Duration) -> Duration {
+    let spread = interval.min(Duration::from_secs(3600));
+    let random = u64::from_le_bytes(uuid::Uuid::new_v4().as_bytes()[..8].try_into().unwrap_or_default());
+    Duration::from_millis(random % spread.as_millis().max(1) as u64)
+}
+
+/// Applies the retention policies every `berth.retention.interval`, the
+/// first time after `first_delay`. Removals are logged at info level and
+/// notified as the DELETEs that would remove them.
+async fn apply_retention(registry: Registry, retention: Retention, metrics: Arc<Metrics>, notifier: Arc<Notifier>) {
+    tokio::time::sleep(first_delay(retention.interval)).await;
+    loop {
+        let started = std::time::Instant::now();
+        let report =
+            registry.retention(&retention.policies, retention.dry_run, |line| tracing::info!("retention: {line}"));
+        match report.await {
+            Ok(report) => {
+                for kept in &report.immutable {
+                    let (repository, tag, policy, rule) = (&kept.repository, &kept.tag, &kept.policy, &kept.rule);
+                    tracing::info!(%repository, %tag, %policy, %rule, "retention: kept by an immutable rule");
+                }
+                if !retention.dry_run {
+                    metrics.retention_done(report.tags() as u64, report.manifests() as u64, started.elapsed());
+                    notify_removals(&notifier, &report);
+                }
+            }
+            Err(e) => {
+                metrics.retention_failed();
+                tracing::warn!(error = %e, "retention failed");
+            }
+        }
+        tokio::time::sleep(retention.interval.max(Duration::from_secs(1))).await;
+    }
+}
+
+/// A `delete` event per removal, as a DELETE of the tag or manifest sends.
+fn notify_removals(notifier: &Notifier, report: &RetentionReport) {
+    for removal in &report.removed {
+        let repository = removal.repository.as_str();
+        let target = match &removal.target {
+            retention::Target::Tag(tag, _) => Target::tag(repository, tag.as_str()),
+            retention::Target::Manifest(digest) => Target::deleted(repository, &digest.to_string()),
+        };
+        let berth =
+            BerthRecord { operation: "retention".to_owned(), policy: removal.policy.clone(), ..BerthRecord::default() };
+        notifier.publish_with(Action::Delete, target, &Origin::default(), berth);
+    }
+}
+
+/// `berth.retention` as the server applies it.
+struct Retention {
+    /// How often (never zero here).
+    interval: Duration,
+    /// Only log what would go.
+    dry_run: bool,
+    /// The compiled policies.
+    policies: Policies,
 }
 
 /// Collects garbage every `berth.gc.interval`, while serving: the grace
@@ -235,6 +304,25 @@ fn remove_stale_socket(path: &Path) -> anyhow::Result<()> {
 pub fn open_registry(config: &Config) -> anyhow::Result<(Registry, Arc<dyn Driver>)> {
     let driver = open_driver(config)?;
     Ok((Registry::new(driver.clone(), registry_options(config)), driver))
+}
+
+/// `berth.retention.policies`, compiled. The configuration checked every
+/// pattern already, so an error here is a bug, reported rather than
+/// panicking.
+pub fn retention_policies(config: &Config) -> anyhow::Result<Policies> {
+    let compile = |p: &config::RetentionPolicy| -> anyhow::Result<Policy> {
+        let (name, repository, tags) = (&p.name, &p.repository, &p.tags);
+        Ok(Policy {
+            name: name.clone(),
+            repository: RepoGlob::parse(repository).map_err(|e| anyhow::anyhow!("policy {name}: repository: {e}"))?,
+            tags: TagRegex::parse(tags).map_err(|e| anyhow::anyhow!("policy {name}: tags: {e}"))?,
+            keep_latest: p.keeplatest,
+            keep_within: p.keepwithin,
+            keep_tags: p.keeptags.iter().cloned().collect(),
+            untagged_grace: p.untaggedgrace,
+        })
+    };
+    Ok(Policies(config.berth.retention.policies.iter().map(compile).collect::<anyhow::Result<_>>()?))
 }
 
 /// The configured storage driver.

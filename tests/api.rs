@@ -40,6 +40,8 @@ mod purge;
 mod referrers;
 #[path = "api/repository.rs"]
 mod repository;
+#[path = "api/retention.rs"]
+mod retention;
 #[path = "api/tls.rs"]
 mod tls;
 #[path = "api/ui.rs"]

@@ -225,6 +225,95 @@ fn garbage_collect_survives_a_closed_stdout() {
     assert!(status.success(), "{status}");
 }
 
+/// `berth retention`: a dry run prints the removals and changes nothing;
+/// the real run prints the same lines and removes exactly those; an
+/// immutable tag is kept (said on stderr); kept images still pull.
+#[test]
+fn retention_removes_what_its_dry_run_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let pinned = seed_image(&root, "app", &["nightly-0"], "zero");
+    let old = seed_image(&root, "app", &["nightly-1"], "one");
+    let new = seed_image(&root, "app", &["nightly-2", "latest"], "two");
+    let repo = root.join("docker/registry/v2/repositories/app/_manifests");
+    let age = |path: std::path::PathBuf, hours: u64| {
+        let file = std::fs::File::options().write(true).open(&path).unwrap();
+        file.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(hours * 3600)).unwrap();
+    };
+    age(repo.join("tags/nightly-0/current/link"), 5);
+    age(repo.join("tags/nightly-1/current/link"), 4);
+    for digest in [&pinned, &old] {
+        age(repo.join(format!("revisions/sha256/{}/link", &digest[7..])), 3);
+    }
+    let config = write_config(
+        dir.path(),
+        "berth:\n  tags:\n    immutable: [{name: pinned, repository: app, tags: nightly-0}]\n  retention:\n    \
+         policies: [{name: nightly, repository: app, tags: 'nightly-.*', keeplatest: 1, untaggedgrace: 1h}]\n",
+    );
+    let run = |args: &[&str]| {
+        let out = Command::new(BERTH).arg("retention").args(args).arg(&config).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+    };
+    let files = || walk_files(&root);
+    let before = files();
+    let (dry, stderr) = run(&["--dry-run"]);
+    assert_eq!(files(), before, "a dry run changes nothing");
+    assert_eq!(stderr, "berth: retention: kept app:nightly-0 (policy nightly): immutable (rule \"pinned\")\n");
+    let dry: Vec<&str> = dry.lines().collect();
+    assert_eq!(dry.len(), 3, "{dry:?}");
+    assert!(dry[0].starts_with(&format!("delete tag app:nightly-1 {old} (policy nightly: pushed ")), "{dry:?}");
+    assert!(dry[0].ends_with(", not among the 1 latest)"), "{dry:?}");
+    assert!(dry[1].starts_with(&format!("delete manifest app@{old} (policy nightly: untagged, pushed ")), "{dry:?}");
+    assert!(dry[1].ends_with(", older than 1h)"), "{dry:?}");
+    assert_eq!(dry[2], "retention: 1 tags and 1 manifests would be removed (dry run)");
+
+    let (real, _) = run(&[]);
+    let real: Vec<&str> = real.lines().collect();
+    assert_eq!(real[..2], dry[..2]);
+    assert_eq!(real[2..], ["retention: 1 tags and 1 manifests removed"]);
+    let gone: Vec<String> = before.difference(&files()).cloned().collect();
+    let hex = &old[7..];
+    let index = format!("tags/nightly-1/index/sha256/{hex}/");
+    assert!(
+        gone.iter().all(|f| f.contains("tags/nightly-1/") || f.contains(&format!("revisions/sha256/{hex}/"))),
+        "{gone:?}"
+    );
+    for f in ["tags/nightly-1/current/link".to_owned(), format!("{index}link"), format!("revisions/sha256/{hex}/link")]
+    {
+        assert!(gone.iter().any(|g| g.ends_with(&f)), "{f} removed: {gone:?}");
+    }
+
+    let (server, url) = serve(&config);
+    let addr = url.trim_start_matches("http://").to_owned();
+    let status = |path: &str| status_with(&addr, path, "");
+    assert!(get(&addr, "/v2/app/tags/list").contains(r#"{"name":"app","tags":["latest","nightly-0","nightly-2"]}"#));
+    for kept in ["/v2/app/manifests/nightly-0", "/v2/app/manifests/nightly-2", &format!("/v2/app/manifests/{new}")] {
+        assert_eq!(status(kept), "HTTP/1.1 200 OK", "{kept}");
+    }
+    for removed in ["/v2/app/manifests/nightly-1", &format!("/v2/app/manifests/{old}")] {
+        assert_eq!(status(removed), "HTTP/1.1 404 Not Found", "{removed}");
+    }
+    assert!(stop(server).success());
+}
+
+/// Every file below `top`, relative to it.
+fn walk_files(top: &Path) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    let mut pending = vec![top.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                out.insert(path.strip_prefix(top).unwrap().display().to_string());
+            }
+        }
+    }
+    out
+}
+
 // ---------------------------------------------------------------- client commands
 // `berth repo|tag|image delete` against a berth process started here.
 

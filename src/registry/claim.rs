@@ -23,6 +23,7 @@ const MAX_DEPTH: usize = 8;
 pub(super) struct References {
     blobs: Vec<Digest>,
     manifests: Vec<Digest>,
+    subject: Option<Digest>,
 }
 
 impl References {
@@ -44,7 +45,8 @@ impl References {
         let mut blobs = digests("config", "digest");
         blobs.extend(digests("layers", "digest"));
         blobs.extend(digests("fsLayers", "blobSum"));
-        References { blobs, manifests: digests("manifests", "digest") }
+        let subject = digests("subject", "digest").pop();
+        References { blobs, manifests: digests("manifests", "digest"), subject }
     }
 
     /// The blobs: config and layers (or schema1's `fsLayers`).
@@ -55,6 +57,11 @@ impl References {
     /// The child manifests of an index.
     pub(super) fn manifests(&self) -> impl Iterator<Item = Digest> + '_ {
         self.manifests.iter().cloned()
+    }
+
+    /// The manifest this one refers to (`subject`), if any.
+    pub(super) fn subject(&self) -> Option<&Digest> {
+        self.subject.as_ref()
     }
 }
 

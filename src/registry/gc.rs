@@ -197,7 +197,7 @@ impl super::Registry {
     /// Removes the candidates' revisions that are still old, then every
     /// trace of those in tag histories and the referrers index. Returns the
     /// candidates removed.
-    async fn sweep_revisions(
+    pub(super) async fn sweep_revisions(
         &self,
         candidates: Vec<(RepoName, Digest)>,
         cutoff: SystemTime,

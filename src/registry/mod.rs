@@ -41,6 +41,7 @@ pub use tags::{
     immutable::ImmutableRule,
     moves::{Moved, TagMoves},
     pattern::{RepoGlob, TagRegex},
+    retention::{Policies, Policy, RetentionReport},
 };
 pub use upload::{Chunk, UploadStatus, Uploads};
 

@@ -34,7 +34,7 @@ struct Received {
 
 /// A webhook endpoint on loopback that records every request. It answers
 /// with `status` after `delay_ms`, which a test can change.
-struct Hook {
+pub(crate) struct Hook {
     addr: SocketAddr,
     received: Arc<Mutex<Vec<Received>>>,
     status: Arc<AtomicU16>,
@@ -43,7 +43,7 @@ struct Hook {
 }
 
 impl Hook {
-    async fn start() -> Hook {
+    pub(crate) async fn start() -> Hook {
         Hook::serve(TcpListener::bind("127.0.0.1:0").await.unwrap(), 200)
     }
 
@@ -83,7 +83,7 @@ impl Hook {
         Hook { addr, received, status, delay_ms, task }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
@@ -92,7 +92,7 @@ impl Hook {
     }
 
     /// The events of the requests to `path` that the endpoint accepted.
-    fn accepted(&self, path: &str) -> Vec<Value> {
+    pub(crate) fn accepted(&self, path: &str) -> Vec<Value> {
         self.all()
             .into_iter()
             .filter(|r| r.path == path && r.status < 300)
@@ -113,7 +113,7 @@ impl Hook {
         }
     }
 
-    fn stop(self) {
+    pub(crate) fn stop(self) {
         self.task.abort();
     }
 }

@@ -85,6 +85,25 @@ fn read_link(v2: &Path, rel: &str, problems: &mut Vec<String>) -> Option<String>
     valid.then_some(text)
 }
 
+/// A tag-history file (berth only): written after the index link beside
+/// it, each line a set of the tag with its time and how.
+fn check_history(v2: &Path, rel: &str, problems: &mut Vec<String>) {
+    let path = v2.join("repositories").join(rel);
+    if !path.with_file_name("link").is_file() {
+        problems.push(format!("{rel}: history without its index link"));
+    }
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    for line in text.lines() {
+        let entry: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+        if !(entry["at"].is_string() && entry["via"].is_string()) {
+            problems.push(format!("{rel}: history line {line:?}"));
+        }
+    }
+    if text.is_empty() {
+        problems.push(format!("{rel}: empty history"));
+    }
+}
+
 /// One file below `repositories/`, by the part of the layout it belongs to.
 fn check_repository_file(v2: &Path, rel: &str, tree: &mut Tree) {
     let parts: Vec<&str> = rel.split('/').collect();
@@ -121,6 +140,7 @@ fn check_repository_file(v2: &Path, rel: &str, tree: &mut Tree) {
             }
             tree.tags.push((repo, tag.to_owned()));
         }
+        ["_manifests", "tags", _, "index", "sha256", _, "history"] => check_history(v2, rel, &mut tree.problems),
         ["_uploads", _, "startedat" | "data"] | ["_referrers", ..] => {}
         _ => tree.problems.push(format!("{rel}: unexpected file")),
     }

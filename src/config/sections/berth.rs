@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
+use super::retention::Retention;
 use crate::config::{
+    duration,
     section::{Problems, Section, Visitor},
     tree::KeyPath,
 };
@@ -16,6 +18,8 @@ pub struct Berth {
     pub gc: Gc,
     /// `berth.limits`.
     pub limits: Limits,
+    /// `berth.retention`.
+    pub retention: Retention,
     /// `berth.ui`.
     pub ui: Ui,
     /// `berth.tags`.
@@ -26,8 +30,28 @@ impl Section for Berth {
     fn visit<V: Visitor>(&mut self, v: &mut V) {
         v.section("gc", &mut self.gc);
         v.section("limits", &mut self.limits);
+        v.section("retention", &mut self.retention);
         v.section("ui", &mut self.ui);
         v.section("tags", &mut self.tags);
+    }
+
+    /// Retention sweeps untagged manifests as collection does, sparing what
+    /// pushes claimed; a claim protects for the grace period, so a shorter
+    /// `untaggedgrace` leaves a push that reuses such a manifest exposed.
+    fn finish(&mut self, at: &KeyPath, p: &mut Problems) {
+        let policies = at.key("retention").key("policies");
+        for (i, policy) in self.retention.policies.iter().enumerate() {
+            let grace = policy.untaggedgrace;
+            if !grace.is_zero() && grace < self.gc.grace {
+                p.warn(format!(
+                    "configuration key `{}` ({}) is shorter than berth.gc.grace ({}): a push that reuses an untagged \
+                     manifest while retention runs may lose it",
+                    policies.index(i).key("untaggedgrace"),
+                    duration::format(grace),
+                    duration::format(self.gc.grace)
+                ));
+            }
+        }
     }
 }
 

@@ -15,6 +15,7 @@ mod notifications;
 mod policy;
 mod proxy;
 mod redis;
+mod retention;
 mod storage;
 mod tag_rules;
 mod validation;
@@ -31,6 +32,7 @@ pub use notifications::{Endpoint, Events, Ignore, Notifications};
 pub use policy::{Policy, RepositoryPolicy};
 pub use proxy::{Exec, Proxy};
 pub use redis::{Redis, RedisPool, RedisTls};
+pub use retention::{Retention, RetentionPolicy};
 pub use storage::{
     Azure, AzureCredentials, BlobDescriptorCache, Cache, Delete, Filesystem, Gcs, Maintenance, Oss, ReadOnly, Redirect,
     S3, Storage, StorageDriver, Swift, Tag, UploadPurging,

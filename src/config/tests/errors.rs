@@ -118,6 +118,26 @@ fn bad_values_name_the_key_and_the_value() {
             "berth: {limits: {headertimeout: soon}}\n",
             "configuration key `berth.limits.headertimeout`: \"soon\" is not a duration",
         ),
+        (
+            "berth: {retention: {policies: [{tags: x, keeplatest: 1}]}}\n",
+            "configuration key `berth.retention.policies[0].repository`: is required",
+        ),
+        (
+            "berth: {retention: {policies: [{repository: 'a/[b', keeplatest: 1}]}}\n",
+            "configuration key `berth.retention.policies[0].repository`: ",
+        ),
+        (
+            "berth: {retention: {policies: [{repository: '**', tags: 'v(1', keeplatest: 1}]}}\n",
+            "configuration key `berth.retention.policies[0].tags`: ",
+        ),
+        (
+            "berth: {retention: {policies: [{repository: '**', keeptags: [ok, 'no tag'], keeplatest: 1}]}}\n",
+            "configuration key `berth.retention.policies[0].keeptags`: \"no tag\" is not a valid tag",
+        ),
+        (
+            "berth: {retention: {policies: [{repository: '**', keepwithin: 'a week'}]}}\n",
+            "configuration key `berth.retention.policies[0].keepwithin`: \"a week\" is not a duration",
+        ),
     ];
     for (extra, want) in cases {
         let errors = errors_of(extra);
@@ -237,6 +257,36 @@ fn repeated_keys_warn() {
     let c = Config::read(&format!("{STORAGE}http: {{addr: ':1'}}\nhttp: {{addr: ':2'}}\n"), Vec::new()).unwrap();
     assert_eq!(c.http.addr, ":2");
     assert!(c.warnings.iter().any(|w| w.contains("key `http` is repeated")), "{:?}", c.warnings);
+}
+
+#[test]
+fn retention_policies_get_defaults_and_warnings() {
+    let text = "version: 0.1\nstorage: {inmemory: }\nberth:\n  retention:\n    interval: 24h\n    policies:\n      \
+                - {repository: 'app/*', keeplatest: 5, keepwithin: 720h, keeptags: [latest]}\n      \
+                - {name: noop, repository: '**'}\n";
+    let c = read(text, &[]);
+    let r = &c.berth.retention;
+    assert_eq!(r.interval, std::time::Duration::from_secs(86_400));
+    let first = &r.policies[0];
+    assert_eq!((first.name.as_str(), first.tags.as_str(), first.keeplatest), ("berth.retention.policies[0]", ".*", 5));
+    assert_eq!(first.keeptags, ["latest"]);
+    assert_eq!(
+        c.warnings,
+        ["configuration key `berth.retention.policies[1]` removes nothing: it sets none of keeplatest, keepwithin, \
+          untaggedgrace"]
+    );
+    let c = read("version: 0.1\nstorage: {inmemory: }\nberth: {retention: {interval: 1h}}\n", &[]);
+    assert_eq!(c.warnings, ["configuration key `berth.retention.interval` is set but there are no policies"]);
+    let text =
+        "version: 0.1\nstorage: {inmemory: }\nberth: {retention: {policies: [{repository: a, untaggedgrace: 10m}]}}\n";
+    let c = read(text, &[]);
+    assert_eq!(
+        c.warnings,
+        [
+            "configuration key `berth.retention.policies[0].untaggedgrace` (10m0s) is shorter than berth.gc.grace (1h0m0s): \
+          a push that reuses an untagged manifest while retention runs may lose it"
+        ]
+    );
 }
 
 #[test]

@@ -1,10 +1,11 @@
 //! Tags: listing (here), history, moves with compare-and-swap, immutable
-//! rules, and the patterns rules are written in.
+//! rules, retention policies, and the patterns rules are written in.
 
 pub mod history;
 pub mod immutable;
 pub mod moves;
 pub mod pattern;
+pub mod retention;
 
 use crate::registry::{
     Page, RegistryError, RepoName, Tag, layout,
