@@ -52,7 +52,7 @@ async fn get(app: &App, req: &Req, name: &RepoName, digest: &Digest) -> Result<R
         set(&mut r, header::CONTENT_LENGTH, &len.to_string());
         r
     } else {
-        response::stream(status, len, app.registry.read_blob(digest, start, len).await?)
+        response::stream(status, len, app.registry.pull_blob(name, &info, start, len).await?)
     };
     if status == StatusCode::PARTIAL_CONTENT {
         set(&mut reply, header::CONTENT_RANGE, &format!("bytes {start}-{}/{size}", start + len - 1));

@@ -16,10 +16,29 @@ impl super::Registry {
     /// Size of a blob if the repository has it. A client that is told a
     /// blob exists may skip uploading it, so this claims it (`claim.rs`).
     pub async fn stat_blob(&self, name: &RepoName, digest: &Digest) -> Result<BlobInfo, RegistryError> {
-        match self.linked(&layout::layer_link(name, digest), digest).await? {
-            Some(size) => Ok(BlobInfo { digest: digest.clone(), size }),
-            None => Err(RegistryError::BlobUnknown(digest.clone())),
+        match (self.linked(&layout::layer_link(name, digest), digest).await?, &self.proxy) {
+            (Some(size), _) => Ok(BlobInfo { digest: digest.clone(), size }),
+            (None, Some(proxy)) => self.proxied_stat(proxy, name, digest).await,
+            (None, None) => Err(RegistryError::BlobUnknown(digest.clone())),
         }
+    }
+
+    /// Streams `len` bytes from `start` of a blob of a repository (`info`
+    /// from `stat_blob`). In proxy mode a blob the cache lacks is fetched
+    /// from the upstream, once however many pulls ask for it.
+    pub async fn pull_blob(
+        &self,
+        name: &RepoName,
+        info: &BlobInfo,
+        start: u64,
+        len: u64,
+    ) -> Result<ByteStream, RegistryError> {
+        if let Some(proxy) = &self.proxy
+            && self.linked(&layout::layer_link(name, &info.digest), &info.digest).await?.is_none()
+        {
+            return self.proxied_read(proxy, name, info, (start, len)).await;
+        }
+        self.read_blob(&info.digest, start, len).await
     }
 
     /// Streams `len` bytes of a blob from `offset`.

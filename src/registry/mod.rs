@@ -15,6 +15,7 @@ pub mod layout;
 mod listing;
 pub mod manifest;
 pub mod name;
+pub mod proxy;
 mod purge;
 pub mod reference;
 mod referrers;
@@ -164,6 +165,8 @@ pub struct Registry {
     uploads: Uploads,
     listings: Arc<listing::Listings>,
     tag_locks: Arc<tags::moves::TagLocks>,
+    /// Set in proxy mode: reads fall through to the upstream.
+    proxy: Option<Arc<proxy::Proxy>>,
 }
 
 impl Registry {
@@ -176,7 +179,18 @@ impl Registry {
             uploads: Uploads::default(),
             listings: Arc::default(),
             tag_locks: Arc::default(),
+            proxy: None,
         }
+    }
+
+    /// This registry as a pull-through cache of `proxy`'s upstream.
+    pub fn with_proxy(self, proxy: proxy::Proxy) -> Self {
+        Registry { proxy: Some(Arc::new(proxy)), ..self }
+    }
+
+    /// True in proxy mode (`proxy`).
+    pub fn is_proxy(&self) -> bool {
+        self.proxy.is_some()
     }
 
     /// A registry that reads through `cached`, a read cache in front of

@@ -162,6 +162,9 @@ impl super::Registry {
 
     /// Reads a manifest by tag or digest.
     pub async fn get_manifest(&self, name: &RepoName, reference: &Reference) -> Result<StoredManifest, RegistryError> {
+        if let Some(proxy) = &self.proxy {
+            return self.proxied_manifest(proxy, name, reference).await;
+        }
         let digest = self.resolve(name, reference).await?;
         self.read_manifest(name, &digest).await
     }
