@@ -12,6 +12,7 @@ use tokio::{
 };
 
 use crate::{
+    client::{Credentials, Upstream},
     config::{self, Config, Net, Secret, StorageDriver},
     health::{CheckSpec, Health, Probe},
     http::{
@@ -25,7 +26,7 @@ use crate::{
     metrics::{GcTotals, Metrics},
     notifications::{Action, BerthRecord, Notifier, Origin, Target},
     registry::{
-        GcOptions, ImmutableRule, Options, Policies, Policy, Registry, RepoGlob, RetentionReport, TagRegex,
+        self, GcOptions, ImmutableRule, Options, Policies, Policy, Registry, RepoGlob, RetentionReport, TagRegex,
         tags::retention,
     },
     storage::{CACHE_TTL, Cached, Driver, Filesystem, InMemory},
@@ -54,7 +55,10 @@ impl Server {
         // Serving reads the same small objects over and over; commands that
         // walk the storage once (garbage-collect) go without the cache.
         let cached: Arc<dyn Driver> = Arc::new(Cached::new(driver.clone(), CACHE_TTL));
-        let registry = Registry::with_cache(driver.clone(), cached, registry_options(config));
+        let mut registry = Registry::with_cache(driver.clone(), cached, registry_options(config));
+        if let Some(proxy) = &config.proxy {
+            registry = registry.with_proxy(upstream(proxy)?);
+        }
         if config.http.secret.is_none() {
             tracing::warn!(
                 "http.secret is not set: using a random one, so uploads in progress do not survive a restart"
@@ -67,6 +71,7 @@ impl Server {
             signer: UploadSigner::new(config.http.secret.as_ref().map(Secret::expose)),
             auth: auth(config)?,
             read_only: config.storage.maintenance.readonly.enabled,
+            proxy: config.proxy.is_some(),
             max_catalog_entries: config.catalog.maxentries,
             headers: config.http.headers.clone(),
             urls: Urls {
@@ -111,6 +116,9 @@ impl Server {
             let retention = Retention { interval: retention.interval, dry_run: retention.dryrun, policies };
             let job = apply_retention(app.registry.clone(), retention, metrics.clone(), notifier.clone());
             background.push(tokio::spawn(job));
+        }
+        if let Some(proxy) = config.proxy.as_ref().filter(|p| !p.ttl.is_zero() && !read_only) {
+            background.push(tokio::spawn(expire_cache(app.registry.clone(), proxy.ttl)));
         }
         let debug_addr = match &config.http.debug.addr {
             Some(addr) => {
@@ -158,6 +166,36 @@ impl Server {
             let _ = task.await;
         }
         self.notifier.shutdown().await;
+    }
+}
+
+/// The pull-through cache of `proxy.remoteurl`.
+fn upstream(proxy: &config::Proxy) -> anyhow::Result<registry::proxy::Proxy> {
+    let credentials = (!proxy.username.is_empty()).then(|| Credentials {
+        username: proxy.username.clone(),
+        password: proxy.password.as_ref().map(|p| p.expose().to_owned()).unwrap_or_default(),
+    });
+    let upstream = Upstream::new(&proxy.remoteurl, credentials).context("proxy.remoteurl")?;
+    Ok(registry::proxy::Proxy::new(Arc::new(upstream), proxy.ttl))
+}
+
+/// Removes cached content older than `ttl`, checking every quarter of it
+/// (between a second and an hour), the first time after `first_delay`.
+async fn expire_cache(registry: Registry, ttl: Duration) {
+    let interval = (ttl / 4).clamp(Duration::from_secs(1), Duration::from_secs(3600));
+    tokio::time::sleep(first_delay(interval)).await;
+    loop {
+        match registry.expire_cached(std::time::SystemTime::now() - ttl).await {
+            Ok(e) => tracing::info!(
+                tags = e.tags,
+                manifests = e.manifests,
+                layers = e.layers,
+                blobs = e.blobs,
+                "proxy: expired cached content"
+            ),
+            Err(e) => tracing::warn!(error = %e, "proxy: expiring cached content failed"),
+        }
+        tokio::time::sleep(interval).await;
     }
 }
 

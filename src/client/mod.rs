@@ -21,6 +21,7 @@ pub mod probe;
 mod progress;
 pub mod target;
 mod transport;
+mod upstream;
 
 use bytes::Bytes;
 use http::{Method, StatusCode, header};
@@ -28,6 +29,7 @@ use http::{Method, StatusCode, header};
 pub use auth::Credentials;
 pub use error::ClientError;
 pub use transport::{Trust, Url};
+pub use upstream::Upstream;
 
 use self::{
     auth::{authorize, parse_challenge},

@@ -5,8 +5,9 @@
 use std::{path::Path, sync::Arc, time::Duration};
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, Request, StatusCode, Uri, header};
+use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, header};
 use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::{CertificateDer, ServerName, pem::PemObject};
@@ -117,6 +118,7 @@ impl Answer {
 }
 
 /// Sends requests.
+#[derive(Clone)]
 pub struct Transport {
     tls: Arc<ClientConfig>,
 }
@@ -153,24 +155,53 @@ impl Transport {
         body: Bytes,
     ) -> Result<Answer, ClientError> {
         let failed = |e: &dyn std::fmt::Display| ClientError::Transport { url: url.to_string(), reason: e.to_string() };
+        let exchange = async {
+            let response = self.exchange(method, url, headers, body).await?;
+            let (parts, body) = response.into_parts();
+            let body = Limited::new(body, MAX_BODY).collect().await.map_err(|e| failed(&e))?.to_bytes();
+            Ok(Answer { status: parts.status, headers: parts.headers, body })
+        };
+        tokio::time::timeout(TIMEOUT, exchange).await.map_err(|_| failed(&"no answer within 60s"))?
+    }
+
+    /// Sends one bodiless request and returns the answer with its body still
+    /// to be read, for bodies too large to hold (blobs). The timeout covers
+    /// the answer's head only.
+    pub async fn open(
+        &self,
+        method: &Method,
+        url: &Url,
+        headers: &[(&str, &str)],
+    ) -> Result<Response<Incoming>, ClientError> {
+        let exchange = self.exchange(method, url, headers, Bytes::new());
+        let late = || ClientError::Transport { url: url.to_string(), reason: "no answer within 60s".into() };
+        tokio::time::timeout(TIMEOUT, exchange).await.map_err(|_| late())?
+    }
+
+    /// Connects (TLS when the URL says so), sends, and returns the answer's head.
+    async fn exchange(
+        &self,
+        method: &Method,
+        url: &Url,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> Result<Response<Incoming>, ClientError> {
+        let failed = |e: &dyn std::fmt::Display| ClientError::Transport { url: url.to_string(), reason: e.to_string() };
         let mut request = Request::builder().method(method.clone()).uri(url.origin_form());
         request = request.header(header::HOST, &url.authority).header(header::USER_AGENT, USER_AGENT);
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
         let request = request.body(Full::new(body)).map_err(|e| failed(&e))?;
-        let exchange = async {
-            let tcp = TcpStream::connect((url.host.as_str(), url.port)).await.map_err(|e| failed(&e))?;
-            if url.tls {
-                let name = ServerName::try_from(url.host.clone()).map_err(|e| failed(&e))?;
-                let connector = tokio_rustls::TlsConnector::from(self.tls.clone());
-                let stream = connector.connect(name, tcp).await.map_err(|e| failed(&e))?;
-                exchange(stream, request).await.map_err(|e| failed(&e))
-            } else {
-                exchange(tcp, request).await.map_err(|e| failed(&e))
-            }
-        };
-        tokio::time::timeout(TIMEOUT, exchange).await.map_err(|_| failed(&"no answer within 60s"))?
+        let tcp = TcpStream::connect((url.host.as_str(), url.port)).await.map_err(|e| failed(&e))?;
+        if url.tls {
+            let name = ServerName::try_from(url.host.clone()).map_err(|e| failed(&e))?;
+            let connector = tokio_rustls::TlsConnector::from(self.tls.clone());
+            let stream = connector.connect(name, tcp).await.map_err(|e| failed(&e))?;
+            send(stream, request).await.map_err(|e| failed(&e))
+        } else {
+            send(tcp, request).await.map_err(|e| failed(&e))
+        }
     }
 }
 
@@ -178,17 +209,15 @@ const USER_AGENT: &str = concat!("berth/", env!("CARGO_PKG_VERSION"));
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-async fn exchange<S>(stream: S, request: Request<Full<Bytes>>) -> Result<Answer, BoxError>
+async fn send<S>(stream: S, request: Request<Full<Bytes>>) -> Result<Response<Incoming>, BoxError>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    // The connection task ends with the exchange: the sender is dropped then.
+    // The connection task ends with the exchange: once the answer's body has
+    // been read, or dropped, and the sender with it.
     tokio::spawn(connection);
-    let response = sender.send_request(request).await?;
-    let (parts, body) = response.into_parts();
-    let body = Limited::new(body, MAX_BODY).collect().await?.to_bytes();
-    Ok(Answer { status: parts.status, headers: parts.headers, body })
+    Ok(sender.send_request(request).await?)
 }
 
 /// The system trust store; certificates it cannot load are skipped, as

@@ -63,6 +63,8 @@ pub struct Settings {
     pub auth: Auth,
     /// `storage.maintenance.readonly.enabled`: refuse every write.
     pub read_only: bool,
+    /// `proxy`: a pull-through cache refuses every write too.
+    pub proxy: bool,
     /// `catalog.maxentries`.
     pub max_catalog_entries: usize,
     /// `http.headers`: added to every response.
@@ -96,6 +98,7 @@ pub struct App {
     budget: Budget,
     auth: Auth,
     read_only: bool,
+    proxy: bool,
     urls: Urls,
     health: Arc<Health>,
     metrics: Arc<Metrics>,
@@ -118,6 +121,7 @@ impl App {
             signer,
             auth,
             read_only,
+            proxy,
             max_catalog_entries,
             headers,
             urls,
@@ -148,6 +152,7 @@ impl App {
             limits,
             auth,
             read_only,
+            proxy,
             urls,
             health,
             metrics,
@@ -232,10 +237,16 @@ impl App {
         if let Some(origin) = &mut req.origin {
             origin.actor.name = req.user.clone().unwrap_or_default();
         }
-        let writes = !matches!(req.method, Method::GET | Method::HEAD);
-        if self.read_only && writes && route != Route::Base {
+        let writes = !matches!(req.method, Method::GET | Method::HEAD) && route != Route::Base;
+        let refusal = match (self.read_only, self.proxy) {
+            (true, _) => Some("the registry is in read-only mode (storage.maintenance.readonly)"),
+            // As distribution: a pull-through cache takes no pushes or deletes.
+            (false, true) => Some("the registry is a pull-through cache (proxy): pushes and deletes go upstream"),
+            (false, false) => None,
+        };
+        if let Some(refusal) = refusal.filter(|_| writes) {
             return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED", "The operation is unsupported.")
-                .detail("the registry is in read-only mode (storage.maintenance.readonly)")
+                .detail(refusal)
                 .header("Allow", "GET, HEAD".into()));
         }
         let _reserved = match self.body_memory(&route, req) {

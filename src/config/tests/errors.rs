@@ -197,11 +197,11 @@ fn unknown_keys_are_refused_anywhere() {
 #[test]
 fn every_problem_is_reported_not_only_the_first() {
     let result = Config::parse(
-        "version: 0.1\nstorage: {inmemory: }\nhttp:\n  draintimeout: soon\n  tls: {certificate: /c}\nproxy: {remoteurl: 'https://registry-1.docker.io'}\nredis: {addr: 'localhost:6379'}\nlog: {level: loud}\n",
+        "version: 0.1\nstorage: {inmemory: }\nhttp:\n  draintimeout: soon\n  tls: {certificate: /c}\nproxy: {remoteurl: 'https://registry-1.docker.io', remotenamespace: library}\nredis: {addr: 'localhost:6379'}\nlog: {level: loud}\n",
     );
     let errors = messages(result);
     assert_eq!(errors.len(), 5, "{errors:#?}");
-    for key in ["log.level", "http.draintimeout", "http.tls.key", "`proxy` is not supported", "`redis` is not"] {
+    for key in ["log.level", "http.draintimeout", "http.tls.key", "`proxy.remotenamespace` is not supported", "`redis` is not"] {
         assert!(errors.iter().any(|e| e.contains(key)), "{key}: {errors:#?}");
     }
 }

@@ -63,6 +63,10 @@ fn require_deletes(app: &App) -> Result<(), ApiError> {
         return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED", "The operation is unsupported.")
             .detail("the registry is in read-only mode (storage.maintenance.readonly)"));
     }
+    if app.proxy {
+        return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED", "The operation is unsupported.")
+            .detail("the registry is a pull-through cache (proxy)"));
+    }
     if !app.registry.deletes_enabled() {
         return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED", "The operation is unsupported.")
             .detail("deletes are disabled (storage.delete.enabled)"));

@@ -56,9 +56,10 @@ pub async fn catalog(app: &App, req: &Req) -> Result<Reply, ApiError> {
     Ok(html(StatusCode::OK, markup))
 }
 
-/// Whether delete links show: deletes enabled and not read-only.
+/// Whether delete links show: deletes enabled, not read-only, not a
+/// pull-through cache.
 fn deletes_shown(app: &App) -> bool {
-    app.registry.deletes_enabled() && !app.read_only
+    app.registry.deletes_enabled() && !app.read_only && !app.proxy
 }
 
 /// `GET /ui/r/<name>?last=&n=`: a page of tags, each with its manifest's
