@@ -1,0 +1,272 @@
+//! The pull-through cache (`proxy`): a berth in front of another berth on
+//! loopback, reached through a forwarder that records every request the
+//! cache sends upstream (its client sends one request per connection) and
+//! that can be cut to make the upstream unreachable. Bytes and digests are
+//! checked on every pull; htpasswd and token auth upstream; the ttl.
+
+// The api tests' helpers; this suite uses a few of them.
+#[allow(dead_code)]
+#[path = "api/common.rs"]
+mod common;
+
+use std::{
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use common::*;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+    task::JoinHandle,
+};
+
+/// A loopback forwarder to the upstream that records request lines.
+struct Forwarder {
+    url: String,
+    lines: Arc<Mutex<Vec<String>>>,
+    task: JoinHandle<()>,
+}
+
+impl Forwarder {
+    async fn to(upstream: &str) -> Forwarder {
+        let target: SocketAddr = upstream.trim_start_matches("http://").parse().unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let log = lines.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                tokio::spawn(relay(client, target, log.clone()));
+            }
+        });
+        Forwarder { url, lines, task }
+    }
+
+    /// How many requests started with `prefix` (`"GET /v2/..."`).
+    fn count(&self, prefix: &str) -> usize {
+        self.lines.lock().unwrap().iter().filter(|l| l.starts_with(prefix)).count()
+    }
+
+    /// Makes the upstream unreachable: connections are refused from now on.
+    async fn cut(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+/// Records the connection's request line, then copies both ways.
+async fn relay(mut client: TcpStream, target: SocketAddr, log: Arc<Mutex<Vec<String>>>) {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(2).any(|w| w == b"\r\n") {
+        match client.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    let line = String::from_utf8_lossy(&head).lines().next().unwrap_or_default().to_owned();
+    log.lock().unwrap().push(line);
+    let Ok(mut upstream) = TcpStream::connect(target).await else { return };
+    if upstream.write_all(&head).await.is_ok() {
+        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+    }
+}
+
+/// A proxy of `remote` with extra `proxy:` lines and top-level YAML.
+async fn proxy_of(remote: &str, proxy_extra: &str, extra: &str) -> Registry {
+    start_with(false, &format!("proxy:\n  remoteurl: {remote}\n{proxy_extra}{extra}")).await
+}
+
+/// The config and layer digests a manifest names.
+fn blobs_of(manifest: &[u8]) -> Vec<String> {
+    let m: Value = serde_json::from_slice(manifest).unwrap();
+    let mut digests = vec![m["config"]["digest"].as_str().unwrap().to_owned()];
+    digests.extend(m["layers"].as_array().unwrap().iter().map(|l| l["digest"].as_str().unwrap().to_owned()));
+    digests
+}
+
+/// Pulls `name:reference` and every blob of it, checking each against its
+/// digest and the bytes `expected`; returns the manifest's digest.
+async fn pull(reg: &Registry, name: &str, reference: &str, expected: &[u8]) -> String {
+    let r = reg.req(Method::GET, &format!("/v2/{name}/manifests/{reference}")).header("Accept", OCI_MANIFEST).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{name}:{reference}");
+    let digest = hdr(&r, "docker-content-digest").unwrap();
+    assert_eq!(hdr(&r, "content-type").as_deref(), Some(OCI_MANIFEST));
+    let body = r.bytes().await.unwrap();
+    assert_eq!((&body[..], sha256(&body)), (expected, digest.clone()));
+    for blob in blobs_of(&body) {
+        let r = reg.get(&format!("/v2/{name}/blobs/{blob}")).await;
+        assert_eq!(r.status(), StatusCode::OK, "{blob}");
+        assert_eq!(sha256(&r.bytes().await.unwrap()), blob);
+    }
+    digest
+}
+
+#[tokio::test]
+async fn pulls_through_re_checks_tags_and_serves_the_cache_while_the_upstream_is_down() {
+    let upstream = start().await;
+    let (one, first) = upstream.push_image("lib/app", "v1", "one").await;
+    let forwarder = Forwarder::to(&upstream.base).await;
+    let proxy = proxy_of(&forwarder.url, "", "").await;
+
+    assert_eq!(pull(&proxy, "lib/app", "v1", &first).await, one);
+    for blob in blobs_of(&first) {
+        assert!(proxy.blob_data(&blob).is_file(), "{blob} cached");
+    }
+    assert!(proxy.blob_data(&one).is_file());
+    let catalog = json(proxy.get("/v2/_catalog").await).await;
+    assert_eq!(catalog, serde_json::json!({"repositories": ["lib/app"]}));
+
+    // The tag moves upstream: the next pull follows it.
+    let (two, second) = upstream.push_image("lib/app", "v1", "two").await;
+    assert_eq!(pull(&proxy, "lib/app", "v1", &second).await, two);
+    let fetched = forwarder.count(&format!("GET /v2/lib/app/blobs/{}", blobs_of(&second)[0]));
+    assert_eq!(fetched, 1);
+
+    forwarder.cut().await;
+    assert_eq!(pull(&proxy, "lib/app", "v1", &second).await, two, "cached tag while the upstream is down");
+    assert_eq!(pull(&proxy, "lib/app", &one, &first).await, one, "cached digest");
+    let r = proxy.get("/v2/lib/app/manifests/v2").await;
+    expect_error(r, 404, "MANIFEST_UNKNOWN").await;
+    let r = proxy.get(&format!("/v2/lib/app/blobs/{}", sha256(b"never pulled"))).await;
+    expect_error(r, 503, "UNAVAILABLE").await;
+    proxy.stop().await;
+    upstream.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_pulls_of_an_uncached_blob_fetch_it_from_the_upstream_once() {
+    let upstream = start().await;
+    let data: Vec<u8> = (0..24 << 20).map(|_| fastrand::u8(..)).collect();
+    let digest = upstream.push_blob("big", &data).await;
+    let forwarder = Forwarder::to(&upstream.base).await;
+    let proxy = proxy_of(&forwarder.url, "", "").await;
+
+    let path = format!("/v2/big/blobs/{digest}");
+    let pulls = (0..12).map(|_| async {
+        let r = proxy.get(&path).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        sha256(&r.bytes().await.unwrap())
+    });
+    for got in futures_util::future::join_all(pulls).await {
+        assert_eq!(got, digest);
+    }
+    assert_eq!(forwarder.count(&format!("GET {path}")), 1, "{:#?}", forwarder.lines.lock().unwrap());
+    assert_eq!(std::fs::read(proxy.blob_data(&digest)).unwrap(), data);
+    // A range of the cached blob, served locally.
+    let r = proxy.req(Method::GET, &path).header("Range", "bytes=10-19").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(&r.bytes().await.unwrap()[..], &data[10..20]);
+    assert_eq!(forwarder.count(&format!("GET {path}")), 1);
+    proxy.stop().await;
+    upstream.stop().await;
+}
+
+#[tokio::test]
+async fn a_range_of_an_uncached_blob_is_served_once_it_is_fetched() {
+    let upstream = start().await;
+    let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    let digest = upstream.push_blob("r", &data).await;
+    let proxy = proxy_of(&upstream.base, "", "").await;
+    let r = proxy.req(Method::GET, &format!("/v2/r/blobs/{digest}")).header("Range", "bytes=5-9").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(&r.bytes().await.unwrap()[..], &data[5..10]);
+    assert_eq!(std::fs::read(proxy.blob_data(&digest)).unwrap(), data);
+    proxy.stop().await;
+    upstream.stop().await;
+}
+
+#[tokio::test]
+async fn pushes_and_deletes_are_refused_as_distribution_does_and_store_nothing() {
+    let upstream = start().await;
+    let (digest, _) = upstream.push_image("app", "v1", "one").await;
+    let forwarder = Forwarder::to(&upstream.base).await;
+    let proxy = proxy_of(&forwarder.url, "", "").await;
+    let before = proxy.snapshot();
+
+    expect_error(proxy.send(Method::POST, "/v2/app/blobs/uploads/").await, 405, "UNSUPPORTED").await;
+    let put = proxy.put_manifest("app", "v2", OCI_MANIFEST, b"{}").await;
+    expect_error(put, 405, "UNSUPPORTED").await;
+    expect_error(proxy.delete(&format!("/v2/app/manifests/{digest}")).await, 405, "UNSUPPORTED").await;
+    expect_error(proxy.delete(&format!("/v2/app/blobs/{digest}")).await, 405, "UNSUPPORTED").await;
+    expect_error(proxy.delete("/v2/_berth/repositories/app").await, 405, "UNSUPPORTED").await;
+    assert_eq!(proxy.snapshot(), before);
+    assert!(forwarder.lines.lock().unwrap().is_empty(), "nothing asked upstream");
+    proxy.stop().await;
+    upstream.stop().await;
+}
+
+#[tokio::test]
+async fn bytes_that_do_not_match_their_digest_are_neither_stored_nor_served_whole() {
+    let real = b"the real layer bytes".to_vec();
+    let digest = sha256(&real);
+    let fake = b"the fake layer bytes".to_vec();
+    assert_eq!(real.len(), fake.len());
+    let upstream = fake_upstream(move |_| ("200 OK".into(), fake.clone()));
+    let proxy = proxy_of(&upstream, "", "").await;
+    for _ in 0..2 {
+        let r = proxy.get(&format!("/v2/lying/blobs/{digest}")).await;
+        let whole = match r.status() {
+            StatusCode::OK => r.bytes().await.ok(),
+            _ => None,
+        };
+        assert_eq!(whole, None, "a body that does not match {digest} was served whole");
+    }
+    assert!(!proxy.blob_data(&digest).exists());
+    assert!(!proxy.files().iter().any(|f| f.contains("/_layers/") || f.contains("/blobs/")), "{:#?}", proxy.files());
+    proxy.stop().await;
+}
+
+/// A registry that answers every request with `answer(path)` (status line
+/// rest and headers, body) and closes the connection.
+fn fake_upstream(answer: impl Fn(&str) -> (String, Vec<u8>) + Send + 'static) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().map_while(Result::ok) {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut first = String::new();
+            reader.read_line(&mut first).unwrap();
+            let mut line = String::from("-");
+            while line.trim_end() != "" {
+                line.clear();
+                reader.read_line(&mut line).unwrap();
+            }
+            let (head, body) = answer(first.split(' ').nth(1).unwrap_or_default());
+            let head = format!("HTTP/1.1 {head}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+            let body = if first.starts_with("HEAD") { &[][..] } else { &body[..] };
+            let _ = stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(body));
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn cached_content_expires_after_the_ttl_and_is_fetched_again() {
+    let upstream = start().await;
+    let (digest, manifest) = upstream.push_image("app", "v1", "one").await;
+    let forwarder = Forwarder::to(&upstream.base).await;
+    let proxy = proxy_of(&forwarder.url, "  ttl: 1s\n", "berth:\n  gc:\n    grace: 0s\n").await;
+    pull(&proxy, "app", "v1", &manifest).await;
+    let layer = blobs_of(&manifest)[1].clone();
+    assert!(proxy.blob_data(&layer).is_file());
+
+    let mut waited = Duration::ZERO;
+    while proxy.blob_data(&layer).exists() || proxy.blob_data(&digest).exists() {
+        assert!(waited < Duration::from_secs(15), "still cached: {:#?}", proxy.files());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        waited += Duration::from_millis(200);
+    }
+    assert!(!proxy.repo_dir("app").join("_manifests/tags/v1").exists());
+    assert!(!proxy.files().iter().any(|f| f.contains("/_layers/")), "{:#?}", proxy.files());
+
+    pull(&proxy, "app", "v1", &manifest).await;
+    assert_eq!(forwarder.count(&format!("GET /v2/app/blobs/{layer}")), 2, "fetched again after expiring");
+    proxy.stop().await;
+    upstream.stop().await;
+}
