@@ -15,6 +15,10 @@ use std::{
     time::Duration,
 };
 
+use base64::{
+    Engine,
+    engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
+};
 use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -92,7 +96,12 @@ fn blobs_of(manifest: &[u8]) -> Vec<String> {
 /// Pulls `name:reference` and every blob of it, checking each against its
 /// digest and the bytes `expected`; returns the manifest's digest.
 async fn pull(reg: &Registry, name: &str, reference: &str, expected: &[u8]) -> String {
-    let r = reg.req(Method::GET, &format!("/v2/{name}/manifests/{reference}")).header("Accept", OCI_MANIFEST).send().await.unwrap();
+    let r = reg
+        .req(Method::GET, &format!("/v2/{name}/manifests/{reference}"))
+        .header("Accept", OCI_MANIFEST)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK, "{name}:{reference}");
     let digest = hdr(&r, "docker-content-digest").unwrap();
     assert_eq!(hdr(&r, "content-type").as_deref(), Some(OCI_MANIFEST));
@@ -221,8 +230,9 @@ async fn bytes_that_do_not_match_their_digest_are_neither_stored_nor_served_whol
     proxy.stop().await;
 }
 
-/// A registry that answers every request with `answer(path)` (status line
-/// rest and headers, body) and closes the connection.
+/// A server that answers every request with `answer(head)` (the request
+/// line and headers in; status and headers, and body out) and closes the
+/// connection.
 fn fake_upstream(answer: impl Fn(&str) -> (String, Vec<u8>) + Send + 'static) -> String {
     use std::io::{BufRead, BufReader, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -232,12 +242,14 @@ fn fake_upstream(answer: impl Fn(&str) -> (String, Vec<u8>) + Send + 'static) ->
             let mut reader = BufReader::new(stream.try_clone().unwrap());
             let mut first = String::new();
             reader.read_line(&mut first).unwrap();
+            let mut request = first.clone();
             let mut line = String::from("-");
             while line.trim_end() != "" {
                 line.clear();
                 reader.read_line(&mut line).unwrap();
+                request.push_str(&line);
             }
-            let (head, body) = answer(first.split(' ').nth(1).unwrap_or_default());
+            let (head, body) = answer(&request);
             let head = format!("HTTP/1.1 {head}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
             let body = if first.starts_with("HEAD") { &[][..] } else { &body[..] };
             let _ = stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(body));
@@ -269,4 +281,117 @@ async fn cached_content_expires_after_the_ttl_and_is_fetched_again() {
     assert_eq!(forwarder.count(&format!("GET /v2/app/blobs/{layer}")), 2, "fetched again after expiring");
     proxy.stop().await;
     upstream.stop().await;
+}
+
+/// An upstream berth over `root` with auth (`auth` YAML lines).
+async fn upstream_with(auth: &str, root: &std::path::Path) -> Registry {
+    start_config(&format!(
+        "version: 0.1\nlog:\n  accesslog:\n    disabled: true\nhttp:\n  addr: 127.0.0.1:0\n{auth}storage:\n  filesystem:\n    rootdirectory: '{}'\n",
+        root.display()
+    ))
+    .await
+}
+
+#[tokio::test]
+async fn an_htpasswd_upstream_is_answered_with_the_proxy_credentials() {
+    let plain = start().await;
+    let (digest, manifest) = plain.push_image("lib/app", "v1", "one").await;
+    let file = plain.tmp().join("htpasswd");
+    std::fs::write(&file, format!("puller:{}\n", bcrypt::hash("pw", 4).unwrap())).unwrap();
+    let auth = format!("auth:\n  htpasswd:\n    realm: r\n    path: '{}'\n", file.display());
+    let upstream = upstream_with(&auth, &plain.tmp().join("root")).await;
+    expect_error(upstream.get("/v2/lib/app/manifests/v1").await, 401, "UNAUTHORIZED").await;
+
+    let wrong = proxy_of(&upstream.base, "  username: puller\n  password: nope\n", "").await;
+    expect_error(wrong.get("/v2/lib/app/manifests/v1").await, 404, "MANIFEST_UNKNOWN").await;
+    let layer = blobs_of(&manifest)[1].clone();
+    expect_error(wrong.get(&format!("/v2/lib/app/blobs/{layer}")).await, 503, "UNAVAILABLE").await;
+    wrong.stop().await;
+
+    let proxy = proxy_of(&upstream.base, "  username: puller\n  password: pw\n", "").await;
+    assert_eq!(pull(&proxy, "lib/app", "v1", &manifest).await, digest);
+    proxy.stop().await;
+    upstream.stop().await;
+    plain.stop().await;
+}
+
+/// A token server's signing key, a leaf under a root for the upstream's
+/// `rootcertbundle`, as in the client tests.
+struct TokenIssuer {
+    key: rcgen::KeyPair,
+    x5c: String,
+    root_pem: String,
+}
+
+impl TokenIssuer {
+    fn new() -> TokenIssuer {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, PKCS_ECDSA_P256_SHA256};
+        let root_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut root = CertificateParams::new(vec![]).unwrap();
+        root.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let root_pem = root.self_signed(&root_key).unwrap().pem();
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        let leaf = CertificateParams::new(vec!["token".into()]).unwrap();
+        let leaf = leaf.signed_by(&key, &Issuer::from_params(&root, &root_key)).unwrap();
+        TokenIssuer { key, x5c: STANDARD.encode(leaf.der()), root_pem }
+    }
+
+    /// A JWT granting `scope` (`repository:<name>:<actions>`).
+    fn token(&self, scope: &str) -> String {
+        use aws_lc_rs::{
+            rand::SystemRandom,
+            signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair},
+        };
+        let (name, actions) = scope.strip_prefix("repository:").and_then(|s| s.rsplit_once(':')).unwrap();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let access = serde_json::json!([{ "type": "repository", "name": name, "actions": actions.split(',').collect::<Vec<_>>() }]);
+        let claims = serde_json::json!({"iss": "issuer", "sub": "puller", "aud": "registry", "exp": now + 300, "nbf": now - 10, "access": access});
+        let header = serde_json::json!({"alg": "ES256", "x5c": [self.x5c]});
+        let input =
+            format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &self.key.serialize_der()).unwrap();
+        let signature = pair.sign(&SystemRandom::new(), input.as_bytes()).unwrap();
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref()))
+    }
+}
+
+#[tokio::test]
+async fn a_token_upstream_gets_the_proxy_credentials_at_its_token_server() {
+    let plain = start().await;
+    let (digest, manifest) = plain.push_image("lib/app", "v1", "one").await;
+    let issuer = TokenIssuer::new();
+    let bundle = plain.tmp().join("bundle.pem");
+    std::fs::write(&bundle, &issuer.root_pem).unwrap();
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let log = asked.clone();
+    let basic = format!("authorization: basic {}", STANDARD.encode("puller:pw")).to_ascii_lowercase();
+    let realm = fake_upstream(move |request| {
+        if !request.to_ascii_lowercase().contains(&basic) {
+            return ("401 Unauthorized".into(), Vec::new());
+        }
+        let query = request.split(' ').nth(1).and_then(|p| p.split_once('?')).map_or("", |(_, q)| q);
+        let scope = query.split('&').find_map(|p| p.strip_prefix("scope=")).unwrap_or_default();
+        let scope = percent_encoding::percent_decode_str(scope).decode_utf8().unwrap().into_owned();
+        log.lock().unwrap().push(scope.clone());
+        let token = serde_json::json!({ "token": issuer.token(&scope) });
+        ("200 OK\r\nContent-Type: application/json".into(), token.to_string().into_bytes())
+    });
+    let auth = format!(
+        "auth:\n  token:\n    realm: {realm}/token\n    service: registry\n    issuer: issuer\n    rootcertbundle: '{}'\n",
+        bundle.display()
+    );
+    let upstream = upstream_with(&auth, &plain.tmp().join("root")).await;
+
+    let wrong = proxy_of(&upstream.base, "  username: puller\n  password: nope\n", "").await;
+    expect_error(wrong.get("/v2/lib/app/manifests/v1").await, 404, "MANIFEST_UNKNOWN").await;
+    wrong.stop().await;
+    assert!(asked.lock().unwrap().is_empty(), "no token for wrong credentials");
+
+    let proxy = proxy_of(&upstream.base, "  username: puller\n  password: pw\n", "").await;
+    assert_eq!(pull(&proxy, "lib/app", "v1", &manifest).await, digest);
+    let asked = asked.lock().unwrap().clone();
+    assert!(!asked.is_empty() && asked.iter().all(|s| s == "repository:lib/app:pull"), "{asked:?}");
+    proxy.stop().await;
+    upstream.stop().await;
+    plain.stop().await;
 }

@@ -68,7 +68,8 @@ impl Registry {
                 let whole = start == 0 && len == info.size;
                 let (pieces, receiver) = mpsc::channel(PIECES);
                 let done = sender.subscribe();
-                let fetch = Fetch { registry: self.clone(), proxy: proxy.clone(), name: name.clone(), info: info.clone() };
+                let fetch =
+                    Fetch { registry: self.clone(), proxy: proxy.clone(), name: name.clone(), info: info.clone() };
                 tokio::spawn(fetch.run(sender, whole.then_some(pieces)));
                 if whole {
                     return Ok(receive(receiver));
