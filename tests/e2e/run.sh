@@ -4,14 +4,15 @@
 #   usage: run.sh [berth|reference] [SUITE...]
 #     KIND     the registry the client suites run against (default berth)
 #     SUITE    any of: skopeo podman buildah docker compat tls_auth token seeds_env gc
-#              stream acme admin admin_tools ui image lifecycle (default: all sixteen; stream pushes a
+#              stream acme admin admin_tools ui image lifecycle proxy (default: all seventeen; stream pushes a
 #              2 GiB blob through berth, acme points http.tls.letsencrypt.directoryurl at a
 #              loopback pebble, which the reference (2.8.2) has no key for, admin drives
 #              berth's own cleanup commands, admin_tools its htpasswd and cert commands
 #              (judged by the reference, apache's htpasswd, openssl and skopeo), ui its web
 #              UI in headless Chromium, image builds the Dockerfile and pushes the image
-#              into berth, and lifecycle drives the tag routes, commands and retention: these
-#              seven only run for KIND berth), or the name of
+#              into berth, lifecycle drives the tag routes, commands and retention, and proxy
+#              runs berth as a pull-through cache of berth and of the reference: these
+#              eight only run for KIND berth), or the name of
 #              another tests/e2e/NAME.sh, which is run with KIND as its argument
 #   compat.sh always runs berth and the reference against each other, and gc.sh always
 #   collects with berth and compares with the reference's collector (both need $BERTH).
@@ -24,7 +25,7 @@ KIND=${1:-berth}
 shift || true
 SUITES=("$@")
 ((${#SUITES[@]})) || SUITES=(skopeo podman buildah docker compat tls_auth token seeds_env gc)
-if ((!$#)) && [ "$KIND" = berth ]; then SUITES+=(stream acme admin admin_tools ui image lifecycle); fi
+if ((!$#)) && [ "$KIND" = berth ]; then SUITES+=(stream acme admin admin_tools ui image lifecycle proxy); fi
 
 case $KIND in berth | reference) ;; *) echo "usage: run.sh [berth|reference] [SUITE...]" >&2; exit 2 ;; esac
 
