@@ -136,7 +136,14 @@ async fn pulls_through_re_checks_tags_and_serves_the_cache_while_the_upstream_is
     let fetched = forwarder.count(&format!("GET /v2/lib/app/blobs/{}", blobs_of(&second)[0]));
     assert_eq!(fetched, 1);
 
+    // Tags are listed as the upstream has them, uncached ones included.
+    upstream.push_image("lib/app", "other", "three").await;
+    let tags = json(proxy.get("/v2/lib/app/tags/list").await).await;
+    assert_eq!(tags, serde_json::json!({"name": "lib/app", "tags": ["other", "v1"]}));
+
     forwarder.cut().await;
+    let tags = json(proxy.get("/v2/lib/app/tags/list").await).await;
+    assert_eq!(tags, serde_json::json!({"name": "lib/app", "tags": ["v1"]}), "the cached tags");
     assert_eq!(pull(&proxy, "lib/app", "v1", &second).await, two, "cached tag while the upstream is down");
     assert_eq!(pull(&proxy, "lib/app", &one, &first).await, one, "cached digest");
     let r = proxy.get("/v2/lib/app/manifests/v2").await;
@@ -394,4 +401,24 @@ async fn a_token_upstream_gets_the_proxy_credentials_at_its_token_server() {
     proxy.stop().await;
     upstream.stop().await;
     plain.stop().await;
+}
+
+#[tokio::test]
+async fn bytes_cached_for_one_repository_serve_another_once_the_upstream_vouches_for_them() {
+    let upstream = start().await;
+    let (digest, manifest) = upstream.push_image("a", "v1", "shared").await;
+    upstream.push_image("b", "v1", "shared").await;
+    let forwarder = Forwarder::to(&upstream.base).await;
+    let proxy = proxy_of(&forwarder.url, "", "").await;
+    assert_eq!(pull(&proxy, "a", "v1", &manifest).await, digest);
+    assert_eq!(pull(&proxy, "b", "v1", &manifest).await, digest);
+    assert_eq!(forwarder.count("GET /v2/a/blobs/"), 2);
+    assert_eq!(forwarder.count("GET /v2/b/blobs/"), 0, "{:#?}", forwarder.lines.lock().unwrap());
+    assert_eq!(forwarder.count("HEAD /v2/b/blobs/"), 2, "the upstream says b has each blob");
+    // A blob the upstream does not have in a repository is not served
+    // from it, whatever other repositories hold.
+    let layer = blobs_of(&manifest)[1].clone();
+    expect_error(proxy.get(&format!("/v2/c/blobs/{layer}")).await, 404, "BLOB_UNKNOWN").await;
+    proxy.stop().await;
+    upstream.stop().await;
 }

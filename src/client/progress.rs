@@ -9,7 +9,7 @@ const ERASE_LINE: &str = "\r\x1b[2K";
 
 /// One line, rewritten in place, erased when the work is done.
 pub struct Progress {
-    out: Option<Box<dyn Write>>,
+    out: Option<Box<dyn Write + Send>>,
     shown: bool,
 }
 
@@ -17,12 +17,12 @@ impl Progress {
     /// Progress on stderr when it is a terminal, else none.
     pub fn on_stderr() -> Progress {
         let stderr = std::io::stderr();
-        let out = stderr.is_terminal().then(|| Box::new(stderr) as Box<dyn Write>);
+        let out = stderr.is_terminal().then(|| Box::new(stderr) as Box<dyn Write + Send>);
         Progress::to(out)
     }
 
     /// Progress written to `out`, or nowhere.
-    pub fn to(out: Option<Box<dyn Write>>) -> Progress {
+    pub fn to(out: Option<Box<dyn Write + Send>>) -> Progress {
         Progress { out, shown: false }
     }
 

@@ -16,6 +16,7 @@ use super::{
     Client, Credentials, MANIFEST_TYPES,
     auth::{authorize, parse_challenge},
     error::{ClientError, from_answer},
+    progress::Progress,
     transport::{Answer, Transport, Trust, Url},
 };
 use crate::registry::{
@@ -167,6 +168,13 @@ impl Remote for Upstream {
     async fn blob_size(&self, name: &RepoName, digest: &Digest) -> Result<Option<u64>, RemoteError> {
         let response = self.open_blob(name, Method::HEAD, digest).await?;
         response.as_ref().map(content_length).transpose()
+    }
+
+    async fn tags(&self, name: &RepoName) -> Result<Vec<String>, RemoteError> {
+        let mut client = self.client(name);
+        let tags = client.tags(name, None, &mut Progress::to(None)).await;
+        self.keep(name, client);
+        tags.map_err(remote)
     }
 
     async fn blob(&self, name: &RepoName, digest: &Digest) -> Result<Option<(u64, ByteStream)>, RemoteError> {

@@ -12,6 +12,7 @@
 use std::{
     io,
     sync::{Arc, Mutex},
+    time::Duration,
 };
 
 use bytes::Bytes;
@@ -23,6 +24,14 @@ use crate::registry::{BlobInfo, ByteStream, Chunk, Digest, Registry, RegistryErr
 
 /// Pieces in flight between the fetch and the first client.
 const PIECES: usize = 8;
+
+/// A first client that takes no piece for this long is left behind (its
+/// answer is cut short), so that it cannot hold up the fetch the others
+/// wait for.
+const SLOW_CLIENT: Duration = Duration::from_secs(30);
+
+/// Where the first client's pieces go, while it takes them.
+type Pieces = Option<mpsc::Sender<io::Result<Bytes>>>;
 
 /// What a pull found when it asked for a blob being fetched.
 enum Role {
@@ -59,9 +68,7 @@ impl Registry {
         let mut done = match join(proxy, digest) {
             Role::Follower(done) => done,
             Role::Leader(sender) => {
-                // Stored meanwhile by a fetch that ended between this pull's
-                // look at the cache and its joining.
-                if self.linked(&layout::layer_link(name, digest), digest).await?.is_some() {
+                if self.cached_elsewhere(name, info).await? {
                     finish(proxy, digest, &sender, Ok(()));
                     return self.read_blob(digest, start, len).await;
                 }
@@ -83,6 +90,27 @@ impl Registry {
             Some(Err(e)) => Err(RegistryError::Unavailable(e)),
             None => Err(RegistryError::Unavailable(format!("fetching {digest} from the upstream failed"))),
         }
+    }
+
+    /// Whether the blob's bytes are stored already: by a fetch for this
+    /// repository that ended between this pull's look at the cache and its
+    /// joining, or for another repository. The upstream has just said this
+    /// repository has the blob, so its bytes are linked here too.
+    async fn cached_elsewhere(&self, name: &RepoName, info: &BlobInfo) -> Result<bool, RegistryError> {
+        let digest = &info.digest;
+        if self.linked(&layout::layer_link(name, digest), digest).await?.is_some() {
+            return Ok(true);
+        }
+        let data = layout::blob_data(digest);
+        let stored = match self.driver.stat(&data).await {
+            Ok(stat) => stat.size == info.size && self.claim_now(&data).await?,
+            Err(e) if e.is_not_found() => false,
+            Err(e) => return Err(e.into()),
+        };
+        if stored {
+            self.write_link(&layout::layer_link(name, digest), digest).await?;
+        }
+        Ok(stored)
     }
 }
 
@@ -120,13 +148,14 @@ struct Fetch {
 impl Fetch {
     /// Fetches and stores the blob, handing its pieces to `pieces` (the
     /// first client, who may leave: the fetch goes on for the others).
-    async fn run(self, sender: watch::Sender<Outcome>, pieces: Option<mpsc::Sender<io::Result<Bytes>>>) {
-        let held = Arc::new(Mutex::new(None));
-        let outcome = self.store(pieces.clone(), held.clone()).await;
+    async fn run(self, sender: watch::Sender<Outcome>, pieces: Pieces) {
+        let (client, held) = (Arc::new(Mutex::new(pieces)), Arc::new(Mutex::new(None)));
+        let outcome = self.store(client.clone(), held.clone()).await;
         let digest = &self.info.digest;
         if let Err(e) = &outcome {
             tracing::warn!(repository = %self.name, %digest, error = %e, "fetching a blob from the upstream failed");
         }
+        let pieces = client.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(pieces) = pieces {
             let last = match &outcome {
                 Ok(()) => held.lock().unwrap_or_else(|e| e.into_inner()).take().map(Ok),
@@ -140,12 +169,9 @@ impl Fetch {
     }
 
     /// Streams the upstream's bytes through an upload session; each piece
-    /// is handed on when the next arrives, the last one is kept in `held`.
-    async fn store(
-        &self,
-        pieces: Option<mpsc::Sender<io::Result<Bytes>>>,
-        held: Arc<Mutex<Option<Bytes>>>,
-    ) -> Result<(), RegistryError> {
+    /// is handed on to `client` when the next arrives, the last one is kept
+    /// in `held`.
+    async fn store(&self, client: Arc<Mutex<Pieces>>, held: Arc<Mutex<Option<Bytes>>>) -> Result<(), RegistryError> {
         let digest = &self.info.digest;
         let fetched = self.proxy.remote.blob(&self.name, digest).await?;
         let (size, body) = fetched.ok_or_else(|| RegistryError::BlobUnknown(digest.clone()))?;
@@ -156,13 +182,16 @@ impl Fetch {
             )));
         }
         let tee = body.then(move |item| {
-            let (pieces, held) = (pieces.clone(), held.clone());
+            let (client, held) = (client.clone(), held.clone());
             async move {
                 if let Ok(bytes) = &item {
                     let previous = held.lock().unwrap_or_else(|e| e.into_inner()).replace(bytes.clone());
-                    if let (Some(pieces), Some(previous)) = (pieces, previous) {
-                        // The client may have left; the fetch goes on.
-                        let _ = pieces.send(Ok(previous)).await;
+                    let pieces = client.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                    if let (Some(pieces), Some(previous)) = (pieces, previous)
+                        && pieces.send_timeout(Ok(previous), SLOW_CLIENT).await.is_err()
+                    {
+                        // Gone, or too slow: the fetch goes on for the others.
+                        client.lock().unwrap_or_else(|e| e.into_inner()).take();
                     }
                 }
                 item

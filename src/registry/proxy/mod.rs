@@ -11,6 +11,7 @@
 mod blobs;
 mod expiry;
 mod manifests;
+mod tags;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -43,6 +44,8 @@ pub trait Remote: Send + Sync + 'static {
     async fn manifest(&self, name: &RepoName, digest: &Digest) -> Result<Option<Bytes>, RemoteError>;
     /// A blob's size, without its bytes.
     async fn blob_size(&self, name: &RepoName, digest: &Digest) -> Result<Option<u64>, RemoteError>;
+    /// Every tag of a repository upstream (a repository it lacks is an error).
+    async fn tags(&self, name: &RepoName) -> Result<Vec<String>, RemoteError>;
     /// A blob's size and its bytes, as a stream.
     async fn blob(&self, name: &RepoName, digest: &Digest) -> Result<Option<(u64, ByteStream)>, RemoteError>;
 }

@@ -15,6 +15,11 @@ use crate::registry::{
 impl crate::registry::Registry {
     /// One page of a repository's tags, in lexical order.
     pub async fn tags(&self, name: &RepoName, n: Option<usize>, last: Option<&str>) -> Result<Page, RegistryError> {
+        if let Some(proxy) = &self.proxy
+            && let Some(page) = self.proxied_tags(proxy, name, (n, last)).await?
+        {
+            return Ok(page);
+        }
         if !self.exists(&layout::manifests(name)).await? {
             return Err(RegistryError::NameUnknown(name.clone()));
         }
