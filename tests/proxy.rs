@@ -163,6 +163,11 @@ async fn concurrent_pulls_of_an_uncached_blob_fetch_it_from_the_upstream_once() 
     let proxy = proxy_of(&forwarder.url, "", "").await;
 
     let path = format!("/v2/big/blobs/{digest}");
+    // A HEAD asks the upstream's size and fetches nothing.
+    let r = proxy.head(&path).await;
+    assert_eq!((r.status(), hdr(&r, "content-length")), (StatusCode::OK, Some(data.len().to_string())));
+    assert_eq!((forwarder.count(&format!("HEAD {path}")), forwarder.count(&format!("GET {path}"))), (1, 0));
+    assert!(!proxy.blob_data(&digest).exists());
     let pulls = (0..12).map(|_| async {
         let r = proxy.get(&path).await;
         assert_eq!(r.status(), StatusCode::OK);
@@ -421,4 +426,12 @@ async fn bytes_cached_for_one_repository_serve_another_once_the_upstream_vouches
     expect_error(proxy.get(&format!("/v2/c/blobs/{layer}")).await, 404, "BLOB_UNKNOWN").await;
     proxy.stop().await;
     upstream.stop().await;
+}
+
+#[tokio::test]
+async fn a_remoteurl_that_is_not_an_http_url_stops_startup() {
+    let yaml = "version: 0.1\nhttp:\n  addr: 127.0.0.1:0\nstorage:\n  inmemory:\nproxy:\n  remoteurl: ftp://upstream\n";
+    let config = berth::config::Config::parse(yaml).unwrap();
+    let error = berth::server::Server::start(&config).await.err().expect("refused");
+    assert!(format!("{error:#}").contains("proxy.remoteurl"), "{error:#}");
 }
