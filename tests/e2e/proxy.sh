@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # berth as a pull-through cache (`proxy`) in front of an upstream on loopback: berth itself
-# and the reference (2.8.2), the reference also behind htpasswd. skopeo and docker pull
+# and the reference (2.8.2), the reference also behind htpasswd and behind token auth. skopeo and docker pull
 # through the proxy (digests and bytes compared with the source images); twelve concurrent
 # pulls of an uncached layer reach the upstream as one GET (counted in the upstream's access
 # log); pushes to the proxy are refused with 405 UNSUPPORTED; with the upstream stopped,
@@ -160,8 +160,51 @@ test_htpasswd_upstream() {
   stop_registry "$UP_PID"
 }
 
+# The reference behind Docker token auth (token_server.py, tokens naming their key by kid):
+# the proxy gets its tokens with proxy.username and proxy.password, for pull scopes only.
+test_token_upstream() {
+  section "proxy in front of the reference with token auth"
+  local k=$WORK/token py=${TOKEN_PYTHON:-/usr/bin/python3} port
+  mkdir -p "$k"
+  printf '[x_self]\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n' >"$k/ext.cnf"
+  issue_cert "$k" ec signer "/CN=berth e2e proxy token signer" x_self
+  port=$(free_port)
+  jq -n --arg k "$k" '{issuer: "e2e-issuer", expires_in: 300, log: "\($k)/requests.log",
+      mode_file: "\($k)/mode", modes: {kid: {key: "\($k)/signer.key"}},
+      users: {pusher: {password: "push-pw", grants: [{type: "repository", name: "e2e/*", actions: ["pull", "push"]}]},
+              puller: {password: "pull-pw", grants: [{type: "repository", name: "e2e/*", actions: ["pull"]}]}}}' \
+    >"$k/config.json"
+  "$py" "$E2E_DIR/token_server.py" serve --port "$port" --config "$k/config.json" >"$k/server.out" 2>&1 &
+  local token_pid=$!
+  track_pid "$token_pid"
+  wait_port "$port" 10 "$token_pid"
+  start_upstream reference "auth:
+  token:
+    realm: http://127.0.0.1:$port/token
+    service: e2e-registry
+    issuer: e2e-issuer
+    rootcertbundle: $k/signer.pem"
+  quiet "${COPY[@]}" --dest-creds pusher:push-pw "oci:$IMG_OCI:amd64" "docker://$UP/e2e/app:v1"
+  quiet "${COPY[@]}" --all --dest-creds pusher:push-pw "oci:$IMG_OCI:multi" "docker://$UP/e2e/multi:latest"
+  start_proxy "$UP_URL" "  username: puller
+  password: wrong"
+  check "token: a wrong password serves nothing" 404 "$(fetch GET "$PX_URL/v2/e2e/app/manifests/v1")"
+  stop_registry "$PX_PID"
+  : >"$k/requests.log"
+  start_proxy "$UP_URL" "  username: puller
+  password: pull-pw"
+  verify_through "token"
+  check "token: every token the proxy asked for was puller's, for pull" '[["puller","pull"]]' \
+    "$(jq -sc '[.[] | [.user, (.query.scope[] | split(":")[2])]] | unique' "$k/requests.log")"
+  stop_registry "$PX_PID"
+  stop_registry "$UP_PID"
+  stop_pid "$token_pid"
+  forget_pid "$token_pid"
+}
+
 make_test_images "$WORK/images"
 run_test test_proxy berth
 run_test test_proxy reference
 run_test test_htpasswd_upstream
+run_test test_token_upstream
 e2e_done
