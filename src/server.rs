@@ -176,7 +176,7 @@ fn upstream(proxy: &config::Proxy) -> anyhow::Result<registry::proxy::Proxy> {
         password: proxy.password.as_ref().map(|p| p.expose().to_owned()).unwrap_or_default(),
     });
     let upstream = Upstream::new(&proxy.remoteurl, credentials).context("proxy.remoteurl")?;
-    Ok(registry::proxy::Proxy::new(Arc::new(upstream), proxy.ttl))
+    Ok(registry::proxy::Proxy::new(Arc::new(upstream)))
 }
 
 /// Removes cached content older than `ttl`, checking every quarter of it

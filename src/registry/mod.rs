@@ -188,11 +188,6 @@ impl Registry {
         Registry { proxy: Some(Arc::new(proxy)), ..self }
     }
 
-    /// True in proxy mode (`proxy`).
-    pub fn is_proxy(&self) -> bool {
-        self.proxy.is_some()
-    }
-
     /// A registry that reads through `cached`, a read cache in front of
     /// `driver` (`storage::Cached`); garbage collection reads `driver`.
     pub fn with_cache(driver: Arc<dyn Driver>, cached: Arc<dyn Driver>, options: Options) -> Self {

@@ -4,7 +4,7 @@
 //! Manifests by tag are re-checked with the upstream on each pull and served
 //! from the cache when it cannot answer; manifests by digest and blobs are
 //! fetched once. Concurrent pulls of one uncached blob share one fetch
-//! (`blobs.rs`). Cached content older than the `ttl` is removed
+//! (`blobs.rs`). The server removes cached content older than the `ttl`
 //! (`expiry.rs`). The upstream is reached through `Remote`, which the
 //! client module implements: this layer still knows no HTTP.
 
@@ -13,7 +13,7 @@ mod expiry;
 mod manifests;
 mod tags;
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -57,21 +57,13 @@ type Outcome = Option<Result<(), String>>;
 /// A pull-through cache's state.
 pub struct Proxy {
     remote: Arc<dyn Remote>,
-    /// Cached content is removed this long after it was stored (zero: never).
-    pub ttl: Duration,
     /// Blob fetches under way, by digest: later pulls wait for them.
     flights: std::sync::Mutex<HashMap<Digest, watch::Receiver<Outcome>>>,
 }
 
 impl Proxy {
-    /// A cache of `remote`, keeping content for `ttl`.
-    pub fn new(remote: Arc<dyn Remote>, ttl: Duration) -> Self {
-        Proxy { remote, ttl, flights: Default::default() }
-    }
-}
-
-impl std::fmt::Debug for Proxy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Proxy").field("ttl", &self.ttl).finish_non_exhaustive()
+    /// A cache of `remote`.
+    pub fn new(remote: Arc<dyn Remote>) -> Self {
+        Proxy { remote, flights: Default::default() }
     }
 }
