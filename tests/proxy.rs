@@ -435,3 +435,34 @@ async fn a_remoteurl_that_is_not_an_http_url_stops_startup() {
     let error = berth::server::Server::start(&config).await.err().expect("refused");
     assert!(format!("{error:#}").contains("proxy.remoteurl"), "{error:#}");
 }
+
+#[tokio::test]
+async fn a_tag_moved_upstream_to_a_manifest_it_cannot_deliver_keeps_its_cached_manifest() {
+    let body = image_manifest(Some(OCI_MANIFEST), &Desc::of(OCI_CONFIG, b"{}"), &[Desc::of(OCI_LAYER, b"l")], "");
+    let (digest, other) = (sha256(&body), sha256(b"a manifest the upstream lost"));
+    let moved = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (served, flag, pointed) = (body.clone(), moved.clone(), digest.clone());
+    let upstream = fake_upstream(move |request| {
+        let path = request.split(' ').nth(1).unwrap_or_default();
+        let now = if flag.load(std::sync::atomic::Ordering::SeqCst) { other.clone() } else { pointed.clone() };
+        let head = format!("200 OK\r\nContent-Type: {OCI_MANIFEST}\r\nDocker-Content-Digest: {now}");
+        if path.ends_with("/manifests/v1") || path.ends_with(&pointed) {
+            (head, served.clone())
+        } else {
+            (head, b"not the manifest asked for".to_vec())
+        }
+    });
+    let proxy = proxy_of(&upstream, "", "").await;
+    let r = proxy.get("/v2/app/manifests/v1").await;
+    assert_eq!((r.status(), hdr(&r, "docker-content-digest")), (StatusCode::OK, Some(digest.clone())));
+    assert_eq!(&r.bytes().await.unwrap()[..], &body[..]);
+
+    moved.store(true, std::sync::atomic::Ordering::SeqCst);
+    let r = proxy.get("/v2/app/manifests/v1").await;
+    assert_eq!((r.status(), hdr(&r, "docker-content-digest")), (StatusCode::OK, Some(digest.clone())));
+    assert_eq!(&r.bytes().await.unwrap()[..], &body[..]);
+    let lost = sha256(b"a manifest the upstream lost");
+    expect_error(proxy.get(&format!("/v2/app/manifests/{lost}")).await, 503, "UNAVAILABLE").await;
+    assert!(!proxy.blob_data(&lost).exists());
+    proxy.stop().await;
+}

@@ -32,7 +32,16 @@ impl Registry {
             },
         };
         let manifest = match self.read_manifest(name, &digest).await {
-            Err(RegistryError::ManifestUnknown(_)) => self.fetch_manifest(proxy, name, &digest).await?,
+            Err(RegistryError::ManifestUnknown(_)) => match self.fetch_manifest(proxy, name, &digest).await {
+                Ok(manifest) => manifest,
+                // The tag moved upstream, and its new manifest cannot be had:
+                // the cached one is better than nothing.
+                Err(e @ RegistryError::Unavailable(_)) if matches!(reference, Reference::Tag(_)) => {
+                    tracing::warn!(repository = %name, %digest, error = %e, "serving the cached tag");
+                    return self.cached_manifest(name, reference).await.map_err(|_| e);
+                }
+                Err(e) => return Err(e),
+            },
             other => other?,
         };
         if let Reference::Tag(tag) = reference {
