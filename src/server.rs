@@ -110,6 +110,10 @@ impl Server {
                 metrics.clone(),
             )));
         }
+        if registry_options(config).catalog_index && !read_only {
+            let every = config.berth.catalog.reconcile;
+            background.push(tokio::spawn(reconcile_catalog_index(app.registry.clone(), every)));
+        }
         let retention = &config.berth.retention;
         if !retention.interval.is_zero() && !read_only {
             let policies = retention_policies(config)?;
@@ -219,6 +223,22 @@ async fn purge_uploads(registry: Registry, purging: config::UploadPurging, metri
             Err(e) => tracing::warn!(error = %e, "upload purge failed"),
         }
         tokio::time::sleep(purging.interval.max(Duration::from_secs(1))).await;
+    }
+}
+
+/// Reconciles the catalog index with the tree every `every` (the first
+/// catalog request builds it), for what other writers of the storage changed.
+async fn reconcile_catalog_index(registry: Registry, every: Duration) {
+    tokio::time::sleep(first_delay(every)).await;
+    loop {
+        let started = std::time::Instant::now();
+        match registry.reconcile_catalog_index().await {
+            Ok((added, removed)) => {
+                tracing::info!(added, removed, took = ?started.elapsed(), "catalog index reconciled");
+            }
+            Err(e) => tracing::warn!(error = %e, "catalog index reconciliation failed"),
+        }
+        tokio::time::sleep(every).await;
     }
 }
 
@@ -391,6 +411,11 @@ fn registry_options(config: &Config) -> Options {
         grace: config.gc_grace(),
         max_manifest_size: config.berth.limits.manifestsize,
         immutable: immutable_rules(config),
+        catalog_index: config
+            .berth
+            .catalog
+            .index
+            .unwrap_or(!matches!(config.storage.driver, StorageDriver::Filesystem(_) | StorageDriver::InMemory)),
     }
 }
 

@@ -10,6 +10,8 @@ mod access;
 mod blobs;
 #[path = "api/caching.rs"]
 mod caching;
+#[path = "api/catalog_index.rs"]
+mod catalog_index;
 #[path = "api/errors.rs"]
 mod errors;
 #[path = "api/gc.rs"]

@@ -466,3 +466,24 @@ async fn a_tag_moved_upstream_to_a_manifest_it_cannot_deliver_keeps_its_cached_m
     assert!(!proxy.blob_data(&lost).exists());
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn the_catalog_index_names_what_the_cache_fetched() {
+    let upstream = start().await;
+    let (_, manifest) = upstream.push_image("lib/app", "v1", "one").await;
+    let proxy = proxy_of(&upstream.base, "", "berth:\n  catalog:\n    index: true\n").await;
+    // The first catalog request builds the (empty) index in the background.
+    let empty = serde_json::json!({"repositories": []});
+    assert_eq!(json(proxy.get("/v2/_catalog").await).await, empty);
+    let mut waited = 0;
+    while !proxy.files().iter().any(|f| f.ends_with("catalog-built")) {
+        assert!(waited < 100, "no index built: {:#?}", proxy.files());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waited += 1;
+    }
+    pull(&proxy, "lib/app", "v1", &manifest).await;
+    let catalog = json(proxy.get("/v2/_catalog").await).await;
+    assert_eq!(catalog, serde_json::json!({"repositories": ["lib/app"]}));
+    proxy.stop().await;
+    upstream.stop().await;
+}

@@ -40,15 +40,27 @@ impl Page {
 }
 
 impl super::Registry {
-    /// Every repository name, sorted. A repository exists once it has a
-    /// `_manifests` directory, as distribution's catalog decides.
+    /// Every repository name, sorted, for the catalog: from the catalog
+    /// index (`catalog_index.rs`) when it is on and built, else a walk.
     pub async fn repositories(&self) -> Result<Names, RegistryError> {
         let build = async {
-            let mut found = self.directories_holding("_manifests").await?;
+            let mut found = match self.indexed_repositories().await? {
+                Some(indexed) => indexed,
+                None => self.walk_repositories().await?,
+            };
             found.sort_by(|a, b| path_order(a, b));
             Ok(found)
         };
         self.listings.get_or_build(Listing::Catalog, build).await
+    }
+
+    /// Every repository in the tree, sorted: a repository exists once it
+    /// has a `_manifests` directory, as distribution's catalog decides. What
+    /// must not miss a repository (collection, retention) walks this way.
+    pub async fn walk_repositories(&self) -> Result<Vec<String>, RegistryError> {
+        let mut found = self.directories_holding("_manifests").await?;
+        found.sort_by(|a, b| path_order(a, b));
+        Ok(found)
     }
 
     /// Every repository directory (relative to `repositories/`) that holds a

@@ -76,7 +76,7 @@ impl super::Registry {
         let mut report = GcReport::default();
         let mut marked: HashSet<Digest> = HashSet::new();
         let mut candidates = Vec::new();
-        let repositories = view.repositories().await?;
+        let repositories = view.walk_repositories().await?;
         for repo in repositories.iter() {
             let Ok(name) = RepoName::parse(repo) else { continue };
             let tagged = if options.delete_untagged { Some(view.tagged(&name).await?) } else { None };

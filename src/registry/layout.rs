@@ -143,6 +143,38 @@ pub fn referrer_link(name: &RepoName, subject: &Digest, referrer: &Digest) -> St
     format!("{}/link", digest_dir(referrers_dir(name, subject), referrer))
 }
 
+/// Where berth's own objects live: beside distribution's tree, never in it.
+const BERTH: &str = "berth";
+
+/// The file each catalog-index entry directory holds.
+pub const CATALOG_ENTRY: &str = "entry";
+
+/// The catalog index: one directory per repository (berth only).
+pub fn catalog_index() -> String {
+    format!("{BERTH}/catalog")
+}
+
+/// Present once the catalog index has been built from the tree.
+pub fn catalog_index_built() -> String {
+    format!("{BERTH}/catalog-built")
+}
+
+/// A repository's catalog-index directory: its name with `/` written as
+/// `+`, which names never contain, so every repository has one flat entry.
+pub fn catalog_entry_dir(name: &RepoName) -> String {
+    format!("{}/{}", catalog_index(), name.as_str().replace('/', "+"))
+}
+
+/// A repository's catalog-index entry.
+pub fn catalog_entry(name: &RepoName) -> String {
+    format!("{}/{CATALOG_ENTRY}", catalog_entry_dir(name))
+}
+
+/// The repository a catalog-index directory names, if it is a valid name.
+pub fn catalog_entry_name(entry: &str) -> Option<RepoName> {
+    RepoName::parse(&entry.replace('+', "/")).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,5 +204,14 @@ mod tests {
             format!("docker/registry/v2/repositories/library/ubuntu/_manifests/tags/latest/index/sha256/{h}/link")
         );
         assert_eq!(upload_data(&name, "u"), "docker/registry/v2/repositories/library/ubuntu/_uploads/u/data");
+    }
+
+    #[test]
+    fn catalog_entries_are_flat_and_round_trip() {
+        let name = RepoName::parse("a/b.c/d-e").unwrap();
+        assert_eq!(catalog_entry(&name), "berth/catalog/a+b.c+d-e/entry");
+        assert_eq!(catalog_entry_name("a+b.c+d-e"), Some(name));
+        assert_eq!(catalog_entry_name("A+b"), None);
+        assert_eq!(catalog_entry_name("a++b"), None);
     }
 }

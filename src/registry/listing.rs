@@ -114,6 +114,13 @@ impl Listings {
         }
     }
 
+    /// Drops the catalog's memo.
+    pub fn forget_catalog(&self) {
+        let mut state = self.lock();
+        state.generation += 1;
+        state.catalog = None;
+    }
+
     /// Drops what a write to a repository can change: its tags and the
     /// catalog (the write may create or remove the repository).
     pub fn forget(&self, name: &RepoName) {

@@ -7,6 +7,7 @@
 
 mod blob;
 mod catalog;
+mod catalog_index;
 mod claim;
 pub mod digest;
 mod gc;
@@ -152,6 +153,8 @@ pub struct Options {
     pub max_manifest_size: usize,
     /// `berth.tags.immutable`: tags that may not be re-pointed or deleted.
     pub immutable: Vec<ImmutableRule>,
+    /// Keep and serve the catalog index (`catalog_index.rs`).
+    pub catalog_index: bool,
 }
 
 /// The registry: every operation the API offers, over one storage driver.
@@ -165,6 +168,10 @@ pub struct Registry {
     uploads: Uploads,
     listings: Arc<listing::Listings>,
     tag_locks: Arc<tags::moves::TagLocks>,
+    /// Repositories this process knows the catalog index names.
+    indexed: Arc<std::sync::Mutex<std::collections::HashSet<RepoName>>>,
+    /// Set once a build of the catalog index has been started.
+    index_started: Arc<std::sync::atomic::AtomicBool>,
     /// Set in proxy mode: reads fall through to the upstream.
     proxy: Option<Arc<proxy::Proxy>>,
 }
@@ -179,6 +186,8 @@ impl Registry {
             uploads: Uploads::default(),
             listings: Arc::default(),
             tag_locks: Arc::default(),
+            indexed: Arc::default(),
+            index_started: Arc::default(),
             proxy: None,
         }
     }

@@ -43,12 +43,15 @@ impl super::Registry {
         // Listed before the delete: once the directory is gone, nothing says
         // which in-memory hash states belonged to this repository.
         let sessions = self.list_or_empty(&layout::uploads(name)).await?;
-        let deleted = self.driver.delete_all(&present).await;
+        let deleted = match self.driver.delete_all(&present).await {
+            Ok(()) => self.unindex_repository(name).await,
+            Err(e) => Err(e.into()),
+        };
         for id in &sessions {
             self.uploads.forget(id);
         }
         // After the writes, failed ones too: part of the repository may be gone.
         self.listings.forget(name);
-        Ok(deleted?)
+        deleted
     }
 }

@@ -286,13 +286,14 @@ test_berth_gc() {
     "$(revisions_of "$g/s3" | grep -cxE "e2e/app@$IMG_ARM64_MANIFEST" || true)"
   check "real run: no file appeared" "" "$(lines_minus "$g/s3" "$g/s2")"
   # Every removed file is the data of an eligible blob, the revision link or a tag-history
-  # link of an eligible manifest, or a layer link to an eligible blob.
+  # link (and berth's history file beside it) of an eligible manifest, or a layer link to
+  # an eligible blob.
   local allowed=$g/allowed d r
   {
     while read -r d; do echo "blobs/sha256/${d:7:2}/${d#sha256:}/data"; done <"$g/expected/blobs"
     while read -r r; do
       echo "repositories/${r%@*}/_manifests/revisions/sha256/${r#*@sha256:}/link"
-      grep -E "^repositories/${r%@*}/_manifests/tags/[^/]+/index/sha256/${r#*@sha256:}/link$" "$g/s2" || true
+      grep -E "^repositories/${r%@*}/_manifests/tags/[^/]+/index/sha256/${r#*@sha256:}/(link|history)$" "$g/s2" || true
     done <"$g/expected/manifests"
     grep -E "^repositories/.+/_layers/sha256/[0-9a-f]{64}/link$" "$g/s2" |
       grep -F -f <(sed 's/^sha256://' "$g/expected/blobs") || true

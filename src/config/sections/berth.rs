@@ -24,6 +24,8 @@ pub struct Berth {
     pub ui: Ui,
     /// `berth.tags`.
     pub tags: super::TagRules,
+    /// `berth.catalog`.
+    pub catalog: CatalogIndex,
 }
 
 impl Section for Berth {
@@ -33,6 +35,7 @@ impl Section for Berth {
         v.section("retention", &mut self.retention);
         v.section("ui", &mut self.ui);
         v.section("tags", &mut self.tags);
+        v.section("catalog", &mut self.catalog);
     }
 
     /// Retention sweeps untagged manifests as collection does, sparing what
@@ -71,6 +74,38 @@ impl Default for Ui {
 impl Section for Ui {
     fn visit<V: Visitor>(&mut self, v: &mut V) {
         v.value("enabled", &mut self.enabled);
+    }
+}
+
+/// `berth.catalog`: the catalog index, which spares the catalog a walk of
+/// every repository directory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CatalogIndex {
+    /// `index`: keep and serve the index (unset: on for object storage,
+    /// where a walk costs a listing per directory; off for a filesystem,
+    /// where a walk is cheap and `rm -R` shows at once).
+    pub index: Option<bool>,
+    /// `reconcile`: how often the index is checked against the tree, for
+    /// changes other processes made (default 1h).
+    pub reconcile: Duration,
+}
+
+impl Default for CatalogIndex {
+    fn default() -> Self {
+        CatalogIndex { index: None, reconcile: Duration::from_secs(3600) }
+    }
+}
+
+impl Section for CatalogIndex {
+    fn visit<V: Visitor>(&mut self, v: &mut V) {
+        v.value("index", &mut self.index);
+        v.value("reconcile", &mut self.reconcile);
+    }
+
+    fn finish(&mut self, at: &KeyPath, p: &mut Problems) {
+        if self.reconcile.is_zero() {
+            p.invalid(&at.key("reconcile"), "must be greater than 0");
+        }
     }
 }
 

@@ -76,6 +76,9 @@ impl super::Registry {
         }
         let started = std::time::Instant::now();
         self.check_references(name, &manifest).await?;
+        // Before the repository can exist: the index may name a repository
+        // whose push then fails, never miss one that exists.
+        self.index_repository(name).await?;
         let subject = manifest.subject.map(|s| s.digest);
         let stored = Stored { digest: &digest, subject: subject.as_ref(), claimed: started, by };
         let stored = self.store_manifest(name, reference, stored, body).await;

@@ -76,6 +76,8 @@ impl Registry {
         let body = proxy.remote.manifest(name, digest).await?;
         let body = body.ok_or_else(|| RegistryError::ManifestUnknown(digest.to_string()))?;
         check_fetched(&body, digest, self.options.max_manifest_size)?;
+        // As a push: the catalog index names the repository before it exists.
+        self.index_repository(name).await?;
         if !self.claim_now(&layout::blob_data(digest)).await? {
             self.driver.put(&layout::blob_data(digest), body.clone()).await?;
         }

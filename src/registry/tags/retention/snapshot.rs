@@ -14,7 +14,7 @@ impl crate::registry::Registry {
     /// Every repository some policy matches, as it is now.
     pub(super) async fn snapshot(&self, policies: &Policies) -> Result<Vec<RepoState>, RegistryError> {
         let mut repos = Vec::new();
-        for repo in self.repositories().await?.iter() {
+        for repo in self.walk_repositories().await?.iter() {
             let Ok(name) = RepoName::parse(repo) else { continue };
             let matching: Vec<&Policy> = policies.0.iter().filter(|p| p.repository.matches(&name)).collect();
             if matching.is_empty() {
