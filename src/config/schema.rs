@@ -34,7 +34,7 @@ const KEYS: &[(&str, Support)] = &[
     ("storage.filesystem.rootdirectory", Support::Yes),
     ("storage.filesystem.maxthreads", Support::No),
     ("storage.inmemory", Support::Yes),
-    ("storage.s3.**", Support::No),
+    ("storage.s3.**", Support::Yes),
     ("storage.azure.**", Support::No),
     ("storage.gcs.**", Support::No),
     ("storage.swift.**", Support::No),

@@ -13,6 +13,11 @@ async fn read_all(d: &dyn Driver, path: &str, offset: u64, len: Option<u64>) -> 
 }
 
 async fn conformance(d: &dyn Driver) {
+    conformance_at(d, Duration::from_millis(30)).await;
+}
+
+/// The checks, for a driver whose modification times are to the `tick`.
+async fn conformance_at(d: &dyn Driver, tick: Duration) {
     assert!(d.get("a/b").await.unwrap_err().is_not_found());
     d.put("a/b/c", Bytes::from_static(b"hello")).await.unwrap();
     assert_eq!(d.get("a/b/c").await.unwrap(), "hello");
@@ -60,7 +65,7 @@ async fn conformance(d: &dyn Driver) {
     d.delete_all(&["m/1".into(), "m/2".into(), "m/none".into()]).await.unwrap();
     assert_eq!(d.list("m").await.unwrap(), ["3"]);
 
-    stale_sweeps(d).await;
+    stale_sweeps(d, tick).await;
 
     d.delete("a").await.unwrap();
     assert!(d.stat("a/b/c").await.unwrap_err().is_not_found());
@@ -71,17 +76,18 @@ async fn conformance(d: &dyn Driver) {
 }
 
 /// `touch` and `delete_stale`: young markers keep their directories.
-async fn stale_sweeps(d: &dyn Driver) {
+async fn stale_sweeps(d: &dyn Driver, tick: Duration) {
     for dir in ["g/old", "g/young", "g/touched", "g/nomarker"] {
         d.put(&format!("{dir}/x"), Bytes::from_static(b"x")).await.unwrap();
     }
     for dir in ["g/old", "g/young", "g/touched"] {
         d.put(&format!("{dir}/link"), Bytes::from_static(b"l")).await.unwrap();
     }
-    // File times come from a coarse clock (a few ms behind `now`).
-    tokio::time::sleep(Duration::from_millis(30)).await;
+    // File times come from a coarse clock (a few ms behind `now`, or S3's
+    // whole seconds).
+    tokio::time::sleep(tick).await;
     let cutoff = std::time::SystemTime::now();
-    tokio::time::sleep(Duration::from_millis(30)).await;
+    tokio::time::sleep(tick).await;
     d.put("g/young/link", Bytes::from_static(b"l")).await.unwrap();
     let before = d.stat("g/touched/link").await.unwrap().modified;
     d.touch("g/touched/link").await.unwrap();
@@ -133,6 +139,25 @@ async fn filesystem_touch_never_loses_to_a_sweep() {
         }
     }
     assert_eq!(std::fs::read_dir(root.path().join(".berth-tmp")).unwrap().count(), 0, "sweeps leave no trash");
+}
+
+#[path = "../../tests/support/garage.rs"]
+mod garage;
+
+/// An S3 driver on a garage of its own, below `root` in the bucket.
+async fn s3_on(g: &garage::Garage, root: &str) -> S3 {
+    let yaml = format!("version: 0.1\nstorage:\n{}", g.storage_yaml(root));
+    let config = crate::config::Config::parse(&yaml).unwrap();
+    let crate::config::StorageDriver::S3(s3) = &config.storage.driver else { panic!("not s3") };
+    S3::open(s3).await.unwrap()
+}
+
+#[tokio::test]
+async fn s3_conforms() {
+    let Some(g) = garage::Garage::start() else { return };
+    // S3's Last-Modified is to the second.
+    conformance_at(&s3_on(&g, "/conf").await, Duration::from_millis(1100)).await;
+    conformance_at(&Cached::new(Arc::new(s3_on(&g, "cached").await), CACHE_TTL), Duration::from_millis(1100)).await;
 }
 
 #[tokio::test]
