@@ -241,3 +241,83 @@ async fn cached_sees_outside_changes_after_ttl() {
     tokio::time::sleep(ttl).await;
     assert!(d.get("r/link").await.unwrap_err().is_not_found());
 }
+
+/// Objects above `multipartcopythresholdsize` move and touch as multipart
+/// copies, and appends to them copy the old bytes as parts: all keep every
+/// byte. A writer that cancels leaves the object as it was.
+#[tokio::test]
+async fn s3_large_objects_copy_in_parts() {
+    let Some(g) = garage::Garage::start() else { return };
+    let yaml = format!(
+        "version: 0.1\nstorage:\n{}    multipartcopythresholdsize: 5242880\n    multipartcopychunksize: 5242880\n",
+        g.storage_yaml("big")
+    );
+    let config = crate::config::Config::parse(&yaml).unwrap();
+    let crate::config::StorageDriver::S3(s3) = &config.storage.driver else { panic!("not s3") };
+    let d = S3::open(s3).await.unwrap();
+    let data: Vec<u8> = (0..12 * 1024 * 1024 + 5).map(|i: u32| (i.wrapping_mul(31) >> 3) as u8).collect();
+    d.put("a/data", Bytes::from(data.clone())).await.unwrap();
+    d.rename("a/data", "b/data").await.unwrap();
+    assert!(d.stat("a/data").await.unwrap_err().is_not_found());
+    assert!(d.get("b/data").await.unwrap() == data, "a multipart move keeps the bytes");
+    let before = d.stat("b/data").await.unwrap().modified;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    d.touch("b/data").await.unwrap();
+    assert!(d.stat("b/data").await.unwrap().modified > before);
+    assert!(d.get("b/data").await.unwrap() == data, "a multipart touch keeps the bytes");
+
+    // Another process continues the object: its first parts are copies.
+    let other = S3::open(s3).await.unwrap();
+    let mut w = other.append("b/data").await.unwrap();
+    assert_eq!(w.size(), data.len() as u64);
+    w.write(Bytes::from_static(b"tail")).await.unwrap();
+    w.close().await.unwrap();
+    let mut w = d.append("b/data").await.unwrap();
+    w.write(Bytes::from(vec![7; 6 * 1024 * 1024])).await.unwrap();
+    w.cancel().await.unwrap();
+    let mut expected = data.clone();
+    expected.extend_from_slice(b"tail");
+    assert!(d.get("b/data").await.unwrap() == expected, "close kept the tail, cancel dropped its part");
+    assert_eq!(read_all(&d, "b/data", expected.len() as u64 - 6, None).await, &expected[expected.len() - 6..]);
+    assert!(read_all(&d, "b/data", expected.len() as u64, None).await.is_empty());
+}
+
+/// Touches racing with sweeps on S3: every touch that succeeded left its
+/// marker in place (see `s3::sweep` for the window S3 leaves).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn s3_touch_never_loses_to_a_sweep() {
+    let Some(g) = garage::Garage::start() else { return };
+    let d = Arc::new(s3_on(&g, "race").await);
+    for round in 0..3 {
+        let dirs: Vec<String> = (0..32).map(|i| format!("r{round}/d{i}")).collect();
+        for dir in &dirs {
+            d.put(&format!("{dir}/link"), Bytes::from_static(b"l")).await.unwrap();
+            d.put(&format!("{dir}/other"), Bytes::from_static(b"o")).await.unwrap();
+        }
+        // S3's times are whole seconds: markers old by a second and more.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let cutoff = std::time::SystemTime::now();
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let touches = dirs.iter().map(|dir| {
+            let (d, dir) = (d.clone(), dir.clone());
+            let lag = Duration::from_millis(fastrand::u64(0..600));
+            tokio::spawn(async move {
+                tokio::time::sleep(lag).await;
+                d.touch(&format!("{dir}/link")).await.is_ok().then_some(dir)
+            })
+        });
+        let sweep = {
+            let (d, dirs) = (d.clone(), dirs.clone());
+            tokio::spawn(async move { d.delete_stale(&dirs, "link", cutoff).await.unwrap() })
+        };
+        let touched: Vec<String> =
+            futures_util::future::join_all(touches).await.into_iter().flatten().flatten().collect();
+        let removed = sweep.await.unwrap();
+        for dir in &touched {
+            assert!(d.stat(&format!("{dir}/link")).await.is_ok(), "round {round}: {dir} was touched, then removed");
+        }
+        for (dir, gone) in dirs.iter().zip(removed) {
+            assert_eq!(d.stat(&format!("{dir}/link")).await.is_err(), gone, "round {round}: {dir}");
+        }
+    }
+}
