@@ -3,7 +3,8 @@
 //! the S3 driver's tests, and stopped by PID when dropped.
 //!
 //! The binary is `$GARAGE`, else `garage` on the PATH, else
-//! `target/tools/bin/garage` where tests/e2e/deps.sh installs it.
+//! `target/tools/bin/garage` where tests/e2e/deps.sh installs it. Without
+//! one the tests skip, saying so, unless `BERTH_REQUIRE_GARAGE` is set (CI).
 
 use std::{
     io::{Read, Write},
@@ -52,6 +53,7 @@ impl Garage {
     /// binary is installed.
     pub fn start() -> Option<Garage> {
         let Some(bin) = binary() else {
+            assert!(std::env::var_os("BERTH_REQUIRE_GARAGE").is_none(), "BERTH_REQUIRE_GARAGE is set, but no garage");
             eprintln!(
                 "\n\n*** SKIPPED: no garage binary ($GARAGE, PATH, target/tools/bin); run tests/e2e/deps.sh ***\n"
             );
