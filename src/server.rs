@@ -354,6 +354,7 @@ fn registry_options(config: &Config) -> Options {
         grace: config.gc_grace(),
         max_manifest_size: config.berth.limits.manifestsize,
         immutable: immutable_rules(config),
+        redirect: !config.storage.redirect.disable,
     }
 }
 

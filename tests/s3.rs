@@ -15,15 +15,21 @@ use garage::Garage;
 use reqwest::Method;
 
 /// A berth on the garage's bucket below `root`, deletes on, with a fixed
-/// `http.secret` so that replicas accept each other's upload states.
+/// `http.secret` so that replicas accept each other's upload states; blob
+/// reads redirect to the bucket (distribution's default).
 async fn berth_on(g: &Garage, root: &str) -> Registry {
-    start_config(&config_yaml(g, root)).await
+    start_config(&config_yaml(g, root, "")).await
 }
 
-fn config_yaml(g: &Garage, root: &str) -> String {
+/// The same, serving blob bytes itself (`storage.redirect.disable`).
+async fn berth_serving(g: &Garage, root: &str) -> Registry {
+    start_config(&config_yaml(g, root, "  redirect:\n    disable: true\n")).await
+}
+
+fn config_yaml(g: &Garage, root: &str, storage_extra: &str) -> String {
     format!(
         "version: 0.1\nlog:\n  accesslog:\n    disabled: true\nhttp:\n  addr: 127.0.0.1:0\n  secret: s3-test-secret\n\
-         storage:\n{}  delete:\n    enabled: true\n",
+         storage:\n{}  delete:\n    enabled: true\n{storage_extra}",
         g.storage_yaml(root)
     )
 }
@@ -33,8 +39,12 @@ fn payload(len: usize, seed: u8) -> Vec<u8> {
     (0..len).map(|i| (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[1] ^ seed).collect()
 }
 
+/// A blob's bytes, following berth's redirect to the bucket if it sends one.
 async fn pull_blob(reg: &Registry, name: &str, digest: &str) -> Vec<u8> {
-    let r = reg.get(&format!("/v2/{name}/blobs/{digest}")).await;
+    let mut r = reg.get(&format!("/v2/{name}/blobs/{digest}")).await;
+    if r.status() == 307 {
+        r = reg.client.get(hdr(&r, "location").unwrap()).send().await.unwrap();
+    }
     assert_eq!(r.status(), 200, "GET {digest}");
     r.bytes().await.unwrap().to_vec()
 }
@@ -44,7 +54,7 @@ const MIB: usize = 1024 * 1024;
 #[tokio::test(flavor = "multi_thread")]
 async fn blobs_push_and_pull_in_any_chunk_size() {
     let Some(g) = Garage::start() else { return };
-    let reg = berth_on(&g, "/blobs").await;
+    let reg = berth_serving(&g, "/blobs").await;
     let small = b"a small monolithic blob";
     let d = reg.push_blob("s3/app", small).await;
     assert_eq!(pull_blob(&reg, "s3/app", &d).await, small);
@@ -96,7 +106,7 @@ async fn an_upload_continues_on_another_replica() {
 #[tokio::test(flavor = "multi_thread")]
 async fn manifests_tags_deletes_and_gc() {
     let Some(g) = Garage::start() else { return };
-    let reg = berth_on(&g, "gc").await;
+    let reg = berth_serving(&g, "gc").await;
     let (kept, kept_body) = reg.push_image("s3/gc", "v1", "kept").await;
     let (gone, _) = reg.push_image("s3/gc", "v2", "gone").await;
     let r = reg.get("/v2/s3/gc/manifests/v1").await;
@@ -113,14 +123,39 @@ async fn manifests_tags_deletes_and_gc() {
     let kept_layer = sha256(b"layer bytes of kept");
     assert_eq!(reg.head(&format!("/v2/s3/gc/blobs/{gone_layer}")).await.status(), 200, "GC has not run yet");
 
-    let (registry, _) = open_registry(&Config::parse(&config_yaml(&g, "gc")).unwrap()).await.unwrap();
+    let (registry, _) = open_registry(&Config::parse(&config_yaml(&g, "gc", "")).unwrap()).await.unwrap();
     let report = registry.garbage_collect(GcOptions::default(), |_| {}).await.unwrap();
     assert!(report.marked >= 3, "{report:?}");
     // A fresh replica: the serving one's cache may still hold the old answers.
-    let fresh = berth_on(&g, "gc").await;
+    let fresh = berth_serving(&g, "gc").await;
     assert_eq!(fresh.head(&format!("/v2/s3/gc/blobs/{gone_layer}")).await.status(), 404, "collected");
     assert_eq!(pull_blob(&fresh, "s3/gc", &kept_layer).await, b"layer bytes of kept");
     assert_eq!(fresh.get("/v2/s3/gc/manifests/v1").await.status(), 200);
     reg.stop().await;
     fresh.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn blob_reads_redirect_to_the_bucket() {
+    let Some(g) = Garage::start() else { return };
+    let reg = berth_on(&g, "redirect").await;
+    let data = payload(MIB + 3, 5);
+    let d = reg.push_blob("s3/r", &data).await;
+    let r = reg.get(&format!("/v2/s3/r/blobs/{d}")).await;
+    assert_eq!(r.status(), 307);
+    let url = hdr(&r, "location").unwrap();
+    assert!(url.starts_with(&g.endpoint) && url.contains("X-Amz-Signature="), "{url}");
+    let fetched = reg.client.get(&url).send().await.unwrap();
+    assert_eq!(fetched.status(), 200);
+    assert!(fetched.bytes().await.unwrap() == data, "the signed URL gives the blob's bytes");
+    let ranged = reg.client.get(&url).header("Range", "bytes=10-19").send().await.unwrap();
+    assert_eq!(ranged.bytes().await.unwrap(), data[10..20]);
+    let head = reg.head(&format!("/v2/s3/r/blobs/{d}")).await;
+    assert_eq!(head.status(), 307);
+    let checked = reg.client.head(hdr(&head, "location").unwrap()).send().await.unwrap();
+    assert_eq!(hdr(&checked, "content-length"), Some(data.len().to_string()));
+    // An unknown blob is still the registry's 404, not a URL to nothing.
+    let unknown = sha256(b"never pushed");
+    expect_error(reg.get(&format!("/v2/s3/r/blobs/{unknown}")).await, 404, "BLOB_UNKNOWN").await;
+    reg.stop().await;
 }

@@ -40,7 +40,7 @@ const KEYS: &[(&str, Support)] = &[
     ("storage.swift.**", Support::No),
     ("storage.oss.**", Support::No),
     ("storage.delete.enabled", Support::Yes),
-    ("storage.redirect.disable", Support::No),
+    ("storage.redirect.disable", Support::Yes),
     ("storage.cache.blobdescriptor", Support::Warn),
     ("storage.cache.blobdescriptorsize", Support::Warn),
     ("storage.cache.layerinfo", Support::Warn),

@@ -151,6 +151,9 @@ pub struct Options {
     pub max_manifest_size: usize,
     /// `berth.tags.immutable`: tags that may not be re-pointed or deleted.
     pub immutable: Vec<ImmutableRule>,
+    /// `storage.redirect` (not `disable`d): blob reads go to the driver's
+    /// signed URLs where it has them.
+    pub redirect: bool,
 }
 
 /// The registry: every operation the API offers, over one storage driver.

@@ -120,6 +120,14 @@ pub trait Driver: Send + Sync + 'static {
         Ok(())
     }
 
+    /// A URL where a client may fetch (`GET`) or check (`HEAD`) the object
+    /// itself for a while, signed by the backend, or `None` when the
+    /// backend has no such URLs (a filesystem). For `storage.redirect`.
+    async fn redirect_url(&self, path: &str, method: &http::Method) -> Result<Option<String>, StorageError> {
+        let _ = (path, method);
+        Ok(None)
+    }
+
     /// Every directory below `path`, as paths relative to it, unsorted. A
     /// directory whose name `enter` refuses is listed but not entered. A
     /// missing `path` has none. Drivers that can walk a tree in one go (a

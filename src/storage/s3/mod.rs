@@ -12,6 +12,7 @@ mod client;
 mod copy;
 mod keys;
 mod multipart;
+mod presign;
 mod sweep;
 mod writer;
 
@@ -356,6 +357,11 @@ impl Driver for S3 {
         });
         stream::iter(deletes).buffer_unordered(SWEEP_CONCURRENCY).try_collect::<Vec<()>>().await?;
         Ok(())
+    }
+
+    async fn redirect_url(&self, path: &str, method: &http::Method) -> Result<Option<String>, StorageError> {
+        check_path(path)?;
+        self.inner.presign(path, method).await
     }
 
     /// One flat listing of every key below `path` instead of a request per
