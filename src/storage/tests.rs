@@ -321,3 +321,17 @@ async fn s3_touch_never_loses_to_a_sweep() {
         }
     }
 }
+
+/// A bucket that does not exist is a failure, never "no such object": a
+/// registry must not answer 404 for a misconfigured storage.
+#[tokio::test]
+async fn s3_missing_bucket_is_an_error() {
+    let Some(g) = garage::Garage::start() else { return };
+    let yaml = format!("version: 0.1\nstorage:\n{}", g.storage_yaml("x").replace("bucket: berth-test", "bucket: nope"));
+    let config = crate::config::Config::parse(&yaml).unwrap();
+    let crate::config::StorageDriver::S3(s3) = &config.storage.driver else { panic!("not s3") };
+    let d = S3::open(s3).await.unwrap();
+    for result in [d.get("a/b").await.map(drop), d.list("a").await.map(drop), d.stat("a/b").await.map(drop)] {
+        assert!(matches!(result, Err(StorageError::Io { .. })), "{result:?}");
+    }
+}

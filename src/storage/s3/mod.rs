@@ -20,6 +20,7 @@ use std::{io, sync::Arc, time::SystemTime};
 
 use async_trait::async_trait;
 use aws_sdk_s3::{
+    config::http::HttpResponse,
     error::{DisplayErrorContext, ProvideErrorMetadata, SdkError},
     primitives::ByteStream as S3Body,
     types::{Delete, ObjectIdentifier},
@@ -80,15 +81,18 @@ impl S3 {
     }
 }
 
-/// A request's failure as a storage error: S3's 404s (NoSuchKey, NotFound)
-/// are `NotFound`, everything else I/O.
-fn error<E, R>(path: &str, e: SdkError<E, R>) -> StorageError
+/// A request's failure as a storage error: S3's "no such key" answers (and
+/// a bodiless 404, as HEAD gets) are `NotFound`; everything else, a missing
+/// bucket included, is I/O.
+fn error<E>(path: &str, e: SdkError<E, HttpResponse>) -> StorageError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
 {
-    let not_found = matches!(e.code(), Some("NoSuchKey" | "NotFound" | "NoSuchUpload"))
-        || matches!(&e, SdkError::ServiceError(s) if format!("{:?}", s.raw()).contains("status: StatusCode(404)"));
+    let status = e.raw_response().map(|r| r.status().as_u16());
+    let not_found = match e.code() {
+        Some(code) => matches!(code, "NoSuchKey" | "NotFound" | "NoSuchUpload"),
+        None => status == Some(404),
+    };
     if not_found {
         return StorageError::NotFound(path.to_owned());
     }
