@@ -494,7 +494,7 @@ fn healthcheck(url: Option<String>, config: Option<PathBuf>) -> ExitCode {
 
 fn garbage_collect(config: &Config, options: GcOptions, quiet: bool) -> ExitCode {
     let collect = async {
-        let (registry, _) = open_registry(config)?;
+        let (registry, _) = open_registry(config).await?;
         // Buffered: a collection prints a line per manifest and blob. A
         // closed stdout (`| head`) must not stop a sweep half-way, so write
         // errors are ignored.
@@ -520,7 +520,7 @@ fn garbage_collect(config: &Config, options: GcOptions, quiet: bool) -> ExitCode
 
 fn retention(config: &Config, dry_run: bool) -> ExitCode {
     let apply = async {
-        let (registry, _) = open_registry(config)?;
+        let (registry, _) = open_registry(config).await?;
         let policies = retention_policies(config)?;
         if policies.0.is_empty() {
             eprintln!("berth: retention: berth.retention.policies is empty: nothing to remove");

@@ -29,7 +29,7 @@ use crate::{
         self, GcOptions, ImmutableRule, Options, Policies, Policy, Registry, RepoGlob, RetentionReport, TagRegex,
         tags::retention,
     },
-    storage::{CACHE_TTL, Cached, Driver, Filesystem, InMemory},
+    storage::{CACHE_TTL, Cached, Driver, Filesystem, InMemory, S3},
 };
 
 /// A registry serving on a socket.
@@ -51,7 +51,7 @@ pub struct Server {
 impl Server {
     /// Builds everything the configuration describes and starts serving.
     pub async fn start(config: &Config) -> anyhow::Result<Server> {
-        let driver = open_driver(config)?;
+        let driver = open_driver(config).await?;
         // Serving reads the same small objects over and over; commands that
         // walk the storage once (garbage-collect) go without the cache.
         let cached: Arc<dyn Driver> = Arc::new(Cached::new(driver.clone(), CACHE_TTL));
@@ -359,8 +359,8 @@ fn remove_stale_socket(path: &Path) -> anyhow::Result<()> {
 
 /// The registry over the configured storage driver, uncached, for commands
 /// such as `garbage-collect`.
-pub fn open_registry(config: &Config) -> anyhow::Result<(Registry, Arc<dyn Driver>)> {
-    let driver = open_driver(config)?;
+pub async fn open_registry(config: &Config) -> anyhow::Result<(Registry, Arc<dyn Driver>)> {
+    let driver = open_driver(config).await?;
     Ok((Registry::new(driver.clone(), registry_options(config)), driver))
 }
 
@@ -384,10 +384,11 @@ pub fn retention_policies(config: &Config) -> anyhow::Result<Policies> {
 }
 
 /// The configured storage driver.
-fn open_driver(config: &Config) -> anyhow::Result<Arc<dyn Driver>> {
+async fn open_driver(config: &Config) -> anyhow::Result<Arc<dyn Driver>> {
     Ok(match &config.storage.driver {
         StorageDriver::Filesystem(fs) => Arc::new(Filesystem::open(&fs.rootdirectory)?),
         StorageDriver::InMemory => Arc::new(InMemory::new()),
+        StorageDriver::S3(s3) => Arc::new(S3::open(s3).await?),
         other => bail!("storage driver {} is not supported by berth yet", other.name()),
     })
 }
@@ -416,6 +417,7 @@ fn registry_options(config: &Config) -> Options {
             .catalog
             .index
             .unwrap_or(!matches!(config.storage.driver, StorageDriver::Filesystem(_) | StorageDriver::InMemory)),
+        redirect: !config.storage.redirect.disable,
     }
 }
 

@@ -323,7 +323,7 @@ fn walk_files(top: &Path) -> std::collections::BTreeSet<String> {
 fn seed_image(root: &Path, name: &str, tags: &[&str], seed: &str) -> String {
     use berth::registry::{Chunk, Digest, Reference, RepoName, Tag};
     let yaml = format!("version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: '{}'\n", root.display());
-    let (registry, _) = berth::server::open_registry(&berth::config::Config::parse(&yaml).unwrap()).unwrap();
+    let settings = berth::config::Config::parse(&yaml).unwrap();
     let name = RepoName::parse(name).unwrap();
     let sha = |data: &[u8]| Digest::of(berth::registry::Algorithm::Sha256, data);
     let blob = |data: String| {
@@ -339,6 +339,7 @@ fn seed_image(root: &Path, name: &str, tags: &[&str], seed: &str) -> String {
     );
     let digest = sha(manifest.as_bytes());
     tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let (registry, _) = berth::server::open_registry(&settings).await.unwrap();
         registry.upload_blob(&name, &config, config_chunk).await.unwrap();
         registry.upload_blob(&name, &layer, layer_chunk).await.unwrap();
         for tag in tags {

@@ -36,6 +36,14 @@ pub async fn handle(app: &App, req: &Req, name: &RepoName, digest: &str) -> Resu
 
 async fn get(app: &App, req: &Req, name: &RepoName, digest: &Digest) -> Result<Reply, ApiError> {
     let info = app.registry.stat_blob(name, digest).await?;
+    // As distribution: a 307 to the storage's signed URL, ranges and all
+    // left to the storage, and still a pull event.
+    if let Some(url) = app.registry.blob_redirect(digest, &req.method).await? {
+        let mut reply = response::empty(StatusCode::TEMPORARY_REDIRECT);
+        set(&mut reply, header::LOCATION, &url);
+        app.publish(req, Action::Pull, || events::blob_target(req, name, &info));
+        return Ok(reply);
+    }
     let size = info.size;
     let (status, start, len) = match parse_range(req.header(header::RANGE), size) {
         RangeRequest::Full => (StatusCode::OK, 0, size),

@@ -49,6 +49,16 @@ impl super::Registry {
             .map_err(|e| if e.is_not_found() { RegistryError::BlobUnknown(digest.clone()) } else { e.into() })
     }
 
+    /// Where a client may fetch a blob's bytes from the storage itself
+    /// (`storage.redirect`), or `None` when redirects are off or the driver
+    /// has no such URLs.
+    pub async fn blob_redirect(&self, digest: &Digest, method: &http::Method) -> Result<Option<String>, RegistryError> {
+        if !self.options.redirect {
+            return Ok(None);
+        }
+        Ok(self.driver.redirect_url(&layout::blob_data(digest), method).await?)
+    }
+
     /// Removes a blob from a repository (its bytes stay until garbage
     /// collection, as other repositories may share them).
     pub async fn delete_blob(&self, name: &RepoName, digest: &Digest) -> Result<(), RegistryError> {

@@ -155,6 +155,9 @@ pub struct Options {
     pub immutable: Vec<ImmutableRule>,
     /// Keep and serve the catalog index (`catalog_index.rs`).
     pub catalog_index: bool,
+    /// `storage.redirect` (not `disable`d): blob reads go to the driver's
+    /// signed URLs where it has them.
+    pub redirect: bool,
 }
 
 /// The registry: every operation the API offers, over one storage driver.

@@ -311,6 +311,11 @@ impl Driver for Cached {
         result
     }
 
+    /// Not cached: a signed URL is made for each request.
+    async fn redirect_url(&self, path: &str, method: &http::Method) -> Result<Option<String>, StorageError> {
+        self.inner.redirect_url(path, method).await
+    }
+
     /// Not cached: a walk is the rebuild of a listing the registry keeps.
     async fn walk_dirs(&self, path: &str, enter: for<'a> fn(&'a str) -> bool) -> Result<Vec<String>, StorageError> {
         self.inner.walk_dirs(path, enter).await

@@ -9,6 +9,7 @@
 mod cache;
 mod filesystem;
 mod inmemory;
+mod s3;
 
 use std::{io, pin::Pin, time::SystemTime};
 
@@ -19,6 +20,7 @@ use futures_util::Stream;
 pub use cache::{Cached, DEFAULT_TTL as CACHE_TTL};
 pub use filesystem::{Filesystem, WRITE_BUFFER};
 pub use inmemory::InMemory;
+pub use s3::S3;
 
 /// A stream of bytes read from storage.
 pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
@@ -116,6 +118,14 @@ pub trait Driver: Send + Sync + 'static {
             self.delete(path).await?;
         }
         Ok(())
+    }
+
+    /// A URL where a client may fetch (`GET`) or check (`HEAD`) the object
+    /// itself for a while, signed by the backend, or `None` when the
+    /// backend has no such URLs (a filesystem). For `storage.redirect`.
+    async fn redirect_url(&self, path: &str, method: &http::Method) -> Result<Option<String>, StorageError> {
+        let _ = (path, method);
+        Ok(None)
     }
 
     /// Every directory below `path`, as paths relative to it, unsorted. A

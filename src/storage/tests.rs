@@ -13,6 +13,11 @@ async fn read_all(d: &dyn Driver, path: &str, offset: u64, len: Option<u64>) -> 
 }
 
 async fn conformance(d: &dyn Driver) {
+    conformance_at(d, Duration::from_millis(30)).await;
+}
+
+/// The checks, for a driver whose modification times are to the `tick`.
+async fn conformance_at(d: &dyn Driver, tick: Duration) {
     assert!(d.get("a/b").await.unwrap_err().is_not_found());
     d.put("a/b/c", Bytes::from_static(b"hello")).await.unwrap();
     assert_eq!(d.get("a/b/c").await.unwrap(), "hello");
@@ -60,7 +65,7 @@ async fn conformance(d: &dyn Driver) {
     d.delete_all(&["m/1".into(), "m/2".into(), "m/none".into()]).await.unwrap();
     assert_eq!(d.list("m").await.unwrap(), ["3"]);
 
-    stale_sweeps(d).await;
+    stale_sweeps(d, tick).await;
 
     d.delete("a").await.unwrap();
     assert!(d.stat("a/b/c").await.unwrap_err().is_not_found());
@@ -71,17 +76,18 @@ async fn conformance(d: &dyn Driver) {
 }
 
 /// `touch` and `delete_stale`: young markers keep their directories.
-async fn stale_sweeps(d: &dyn Driver) {
+async fn stale_sweeps(d: &dyn Driver, tick: Duration) {
     for dir in ["g/old", "g/young", "g/touched", "g/nomarker"] {
         d.put(&format!("{dir}/x"), Bytes::from_static(b"x")).await.unwrap();
     }
     for dir in ["g/old", "g/young", "g/touched"] {
         d.put(&format!("{dir}/link"), Bytes::from_static(b"l")).await.unwrap();
     }
-    // File times come from a coarse clock (a few ms behind `now`).
-    tokio::time::sleep(Duration::from_millis(30)).await;
+    // File times come from a coarse clock (a few ms behind `now`, or S3's
+    // whole seconds).
+    tokio::time::sleep(tick).await;
     let cutoff = std::time::SystemTime::now();
-    tokio::time::sleep(Duration::from_millis(30)).await;
+    tokio::time::sleep(tick).await;
     d.put("g/young/link", Bytes::from_static(b"l")).await.unwrap();
     let before = d.stat("g/touched/link").await.unwrap().modified;
     d.touch("g/touched/link").await.unwrap();
@@ -133,6 +139,25 @@ async fn filesystem_touch_never_loses_to_a_sweep() {
         }
     }
     assert_eq!(std::fs::read_dir(root.path().join(".berth-tmp")).unwrap().count(), 0, "sweeps leave no trash");
+}
+
+#[path = "../../tests/support/garage.rs"]
+mod garage;
+
+/// An S3 driver on a garage of its own, below `root` in the bucket.
+async fn s3_on(g: &garage::Garage, root: &str) -> S3 {
+    let yaml = format!("version: 0.1\nstorage:\n{}", g.storage_yaml(root));
+    let config = crate::config::Config::parse(&yaml).unwrap();
+    let crate::config::StorageDriver::S3(s3) = &config.storage.driver else { panic!("not s3") };
+    S3::open(s3).await.unwrap()
+}
+
+#[tokio::test]
+async fn s3_conforms() {
+    let Some(g) = garage::Garage::start() else { return };
+    // S3's Last-Modified is to the second.
+    conformance_at(&s3_on(&g, "/conf").await, Duration::from_millis(1100)).await;
+    conformance_at(&Cached::new(Arc::new(s3_on(&g, "cached").await), CACHE_TTL), Duration::from_millis(1100)).await;
 }
 
 #[tokio::test]
@@ -215,4 +240,98 @@ async fn cached_sees_outside_changes_after_ttl() {
     outside.delete("r").await.unwrap();
     tokio::time::sleep(ttl).await;
     assert!(d.get("r/link").await.unwrap_err().is_not_found());
+}
+
+/// Objects above `multipartcopythresholdsize` move and touch as multipart
+/// copies, and appends to them copy the old bytes as parts: all keep every
+/// byte. A writer that cancels leaves the object as it was.
+#[tokio::test]
+async fn s3_large_objects_copy_in_parts() {
+    let Some(g) = garage::Garage::start() else { return };
+    let yaml = format!(
+        "version: 0.1\nstorage:\n{}    multipartcopythresholdsize: 5242880\n    multipartcopychunksize: 5242880\n",
+        g.storage_yaml("big")
+    );
+    let config = crate::config::Config::parse(&yaml).unwrap();
+    let crate::config::StorageDriver::S3(s3) = &config.storage.driver else { panic!("not s3") };
+    let d = S3::open(s3).await.unwrap();
+    let data: Vec<u8> = (0..12 * 1024 * 1024 + 5).map(|i: u32| (i.wrapping_mul(31) >> 3) as u8).collect();
+    d.put("a/data", Bytes::from(data.clone())).await.unwrap();
+    d.rename("a/data", "b/data").await.unwrap();
+    assert!(d.stat("a/data").await.unwrap_err().is_not_found());
+    assert!(d.get("b/data").await.unwrap() == data, "a multipart move keeps the bytes");
+    let before = d.stat("b/data").await.unwrap().modified;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    d.touch("b/data").await.unwrap();
+    assert!(d.stat("b/data").await.unwrap().modified > before);
+    assert!(d.get("b/data").await.unwrap() == data, "a multipart touch keeps the bytes");
+
+    // Another process continues the object: its first parts are copies.
+    let other = S3::open(s3).await.unwrap();
+    let mut w = other.append("b/data").await.unwrap();
+    assert_eq!(w.size(), data.len() as u64);
+    w.write(Bytes::from_static(b"tail")).await.unwrap();
+    w.close().await.unwrap();
+    let mut w = d.append("b/data").await.unwrap();
+    w.write(Bytes::from(vec![7; 6 * 1024 * 1024])).await.unwrap();
+    w.cancel().await.unwrap();
+    let mut expected = data.clone();
+    expected.extend_from_slice(b"tail");
+    assert!(d.get("b/data").await.unwrap() == expected, "close kept the tail, cancel dropped its part");
+    assert_eq!(read_all(&d, "b/data", expected.len() as u64 - 6, None).await, &expected[expected.len() - 6..]);
+    assert!(read_all(&d, "b/data", expected.len() as u64, None).await.is_empty());
+}
+
+/// Touches racing with sweeps on S3: every touch that succeeded left its
+/// marker in place (see `s3::sweep` for the window S3 leaves).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn s3_touch_never_loses_to_a_sweep() {
+    let Some(g) = garage::Garage::start() else { return };
+    let d = Arc::new(s3_on(&g, "race").await);
+    for round in 0..3 {
+        let dirs: Vec<String> = (0..32).map(|i| format!("r{round}/d{i}")).collect();
+        for dir in &dirs {
+            d.put(&format!("{dir}/link"), Bytes::from_static(b"l")).await.unwrap();
+            d.put(&format!("{dir}/other"), Bytes::from_static(b"o")).await.unwrap();
+        }
+        // S3's times are whole seconds: markers old by a second and more.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let cutoff = std::time::SystemTime::now();
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let touches = dirs.iter().map(|dir| {
+            let (d, dir) = (d.clone(), dir.clone());
+            let lag = Duration::from_millis(fastrand::u64(0..600));
+            tokio::spawn(async move {
+                tokio::time::sleep(lag).await;
+                d.touch(&format!("{dir}/link")).await.is_ok().then_some(dir)
+            })
+        });
+        let sweep = {
+            let (d, dirs) = (d.clone(), dirs.clone());
+            tokio::spawn(async move { d.delete_stale(&dirs, "link", cutoff).await.unwrap() })
+        };
+        let touched: Vec<String> =
+            futures_util::future::join_all(touches).await.into_iter().flatten().flatten().collect();
+        let removed = sweep.await.unwrap();
+        for dir in &touched {
+            assert!(d.stat(&format!("{dir}/link")).await.is_ok(), "round {round}: {dir} was touched, then removed");
+        }
+        for (dir, gone) in dirs.iter().zip(removed) {
+            assert_eq!(d.stat(&format!("{dir}/link")).await.is_err(), gone, "round {round}: {dir}");
+        }
+    }
+}
+
+/// A bucket that does not exist is a failure, never "no such object": a
+/// registry must not answer 404 for a misconfigured storage.
+#[tokio::test]
+async fn s3_missing_bucket_is_an_error() {
+    let Some(g) = garage::Garage::start() else { return };
+    let yaml = format!("version: 0.1\nstorage:\n{}", g.storage_yaml("x").replace("bucket: berth-test", "bucket: nope"));
+    let config = crate::config::Config::parse(&yaml).unwrap();
+    let crate::config::StorageDriver::S3(s3) = &config.storage.driver else { panic!("not s3") };
+    let d = S3::open(s3).await.unwrap();
+    for result in [d.get("a/b").await.map(drop), d.list("a").await.map(drop), d.stat("a/b").await.map(drop)] {
+        assert!(matches!(result, Err(StorageError::Io { .. })), "{result:?}");
+    }
 }

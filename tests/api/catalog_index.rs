@@ -93,7 +93,7 @@ async fn garbage_collection_never_trusts_the_index() {
         "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: '{}'\nberth:\n  catalog:\n    index: true\n",
         reg.tmp().join("root").display()
     );
-    let (registry, _) = open_registry(&Config::parse(&yaml).unwrap()).unwrap();
+    let (registry, _) = open_registry(&Config::parse(&yaml).unwrap()).await.unwrap();
     let options = GcOptions { dry_run: false, delete_untagged: true, grace: Duration::ZERO };
     let report = registry.garbage_collect(options, |_| {}).await.unwrap();
     assert!(report.blobs.is_empty(), "{:?}", report.blobs);

@@ -83,7 +83,7 @@ pub async fn start_on(dir: &tempfile::TempDir) -> (Registry, PathBuf) {
 /// `berth garbage-collect` does; returns its report and its lines.
 pub async fn collect_garbage(root: &Path, options: GcOptions) -> (GcReport, Vec<String>) {
     let yaml = format!("version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: '{}'\n", root.display());
-    let (registry, _) = open_registry(&Config::parse(&yaml).unwrap()).unwrap();
+    let (registry, _) = open_registry(&Config::parse(&yaml).unwrap()).await.unwrap();
     let mut lines = Vec::new();
     let report = registry.garbage_collect(options, |l| lines.push(l)).await.unwrap();
     (report, lines)

@@ -22,7 +22,7 @@ async fn purges_sessions_older_than_the_cutoff_only() {
     let (_, manifest) = reg.push_image("p/two", "v1", "purge").await;
     reg.stop().await;
 
-    let (registry, _) = open_registry(&Config::parse(&yaml).unwrap()).unwrap();
+    let (registry, _) = open_registry(&Config::parse(&yaml).unwrap()).await.unwrap();
     let uploads = root.join("docker/registry/v2/repositories/p/one/_uploads");
     let kept = registry.purge_uploads(SystemTime::now() - Duration::from_secs(3600), false).await.unwrap();
     assert!(kept.is_empty(), "a session younger than the age stays: {kept:?}");

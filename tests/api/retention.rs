@@ -75,7 +75,7 @@ fn walk_dir(top: &Path) -> BTreeSet<String> {
 async fn retention(root: &Path, berth: &str, dry_run: bool) -> (RetentionReport, Vec<String>) {
     let yaml = format!("version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: '{}'\n{berth}", root.display());
     let config = Config::parse(&yaml).unwrap();
-    let (registry, _) = open_registry(&config).unwrap();
+    let (registry, _) = open_registry(&config).await.unwrap();
     let mut lines = Vec::new();
     let report = registry.retention(&retention_policies(&config).unwrap(), dry_run, |l| lines.push(l)).await;
     (report.unwrap(), lines)

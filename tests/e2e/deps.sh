@@ -38,3 +38,16 @@ fi
 if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
   systemctl disable --now docker-registry.service >/dev/null 2>&1 || true
 fi
+
+# garage, the S3-compatible store the S3 driver's tests run against (tests/support/garage.rs,
+# tests/e2e/s3.sh): not packaged by Debian, so built from crates.io (about 14 min on 2 cores)
+# into target/tools, where the tests look for it. Skipped when it is there already.
+REPO_ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+GARAGE_ROOT=$REPO_ROOT/target/tools
+if [ -x "$GARAGE_ROOT/bin/garage" ]; then
+  echo "deps.sh: garage already installed in $GARAGE_ROOT"
+else
+  echo "deps.sh: installing garage 2.5.0 into $GARAGE_ROOT"
+  cargo install garage --version 2.5.0 --locked --root "$GARAGE_ROOT" \
+    --no-default-features --features bundled-libs,sqlite
+fi
