@@ -24,7 +24,7 @@ mod upload;
 
 use std::{io, sync::Arc, time::Duration};
 
-use crate::storage::{Driver, StorageError};
+use crate::storage::{Driver, Forget, Peers, StorageError};
 
 pub use blob::BlobInfo;
 pub use catalog::Page;
@@ -163,7 +163,7 @@ pub struct Registry {
     options: Options,
     uploads: Uploads,
     listings: Arc<listing::Listings>,
-    tag_locks: Arc<tags::moves::TagLocks>,
+    tag_locks: Arc<tags::locks::TagLocks>,
 }
 
 impl Registry {
@@ -183,6 +183,23 @@ impl Registry {
     /// `driver` (`storage::Cached`); garbage collection reads `driver`.
     pub fn with_cache(driver: Arc<dyn Driver>, cached: Arc<dyn Driver>, options: Options) -> Self {
         Registry { uncached: driver, ..Registry::new(cached, options) }
+    }
+
+    /// This registry as one replica of several on one storage: its memos are
+    /// trusted only while `peers` is in sync, and its tag locks are shared
+    /// through `locks`.
+    pub fn with_replicas(self, peers: Arc<dyn Peers>, locks: Arc<dyn tags::locks::SharedLocks>) -> Self {
+        Registry {
+            listings: Arc::new(listing::Listings::new(peers)),
+            tag_locks: Arc::new(tags::locks::TagLocks::shared(locks)),
+            ..self
+        }
+    }
+
+    /// What drops this registry's memos when another replica announces a
+    /// change.
+    pub fn listener(&self) -> Arc<dyn Forget> {
+        self.listings.clone()
     }
 
     fn require_delete(&self) -> Result<(), RegistryError> {

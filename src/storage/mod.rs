@@ -9,6 +9,7 @@
 mod cache;
 mod filesystem;
 mod inmemory;
+mod peers;
 
 use std::{io, pin::Pin, time::SystemTime};
 
@@ -19,6 +20,7 @@ use futures_util::Stream;
 pub use cache::{Cached, DEFAULT_TTL as CACHE_TTL};
 pub use filesystem::{Filesystem, WRITE_BUFFER};
 pub use inmemory::InMemory;
+pub use peers::{Alone, Forget, Listeners, Peers};
 
 /// A stream of bytes read from storage.
 pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;

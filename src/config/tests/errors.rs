@@ -197,11 +197,11 @@ fn unknown_keys_are_refused_anywhere() {
 #[test]
 fn every_problem_is_reported_not_only_the_first() {
     let result = Config::parse(
-        "version: 0.1\nstorage: {inmemory: }\nhttp:\n  draintimeout: soon\n  tls: {certificate: /c}\nproxy: {remoteurl: 'https://registry-1.docker.io'}\nredis: {addr: 'localhost:6379'}\nlog: {level: loud}\n",
+        "version: 0.1\nstorage: {inmemory: }\nhttp:\n  draintimeout: soon\n  tls: {certificate: /c}\nproxy: {remoteurl: 'https://registry-1.docker.io'}\nredis: {addr: 'localhost:6379', tls: {enabled: true}}\nlog: {level: loud}\n",
     );
     let errors = messages(result);
     assert_eq!(errors.len(), 5, "{errors:#?}");
-    for key in ["log.level", "http.draintimeout", "http.tls.key", "`proxy` is not supported", "`redis` is not"] {
+    for key in ["log.level", "http.draintimeout", "http.tls.key", "`proxy` is not supported", "`redis.tls.enabled` is not"] {
         assert!(errors.iter().any(|e| e.contains(key)), "{key}: {errors:#?}");
     }
 }
@@ -209,8 +209,10 @@ fn every_problem_is_reported_not_only_the_first() {
 #[test]
 fn unsupported_keys_stop_loading_and_warn_keys_warn() {
     let base = "version: 0.1\nstorage: {inmemory: {}}\n";
-    let errors = messages(Config::parse(&format!("{base}redis: {{addr: 'localhost:6379'}}\n")));
-    assert_eq!(errors, ["configuration key `redis` is not supported by berth yet"]);
+    let errors = messages(Config::parse(&format!("{base}redis: {{addr: 'localhost:6379', mastername: m}}\n")));
+    assert_eq!(errors, ["configuration key `redis.mastername` is not supported by berth yet"]);
+    let c = Config::parse(&format!("{base}redis: {{addr: 'localhost:6379', pool: {{maxidle: 16}}}}\n")).unwrap();
+    assert_eq!(c.warnings, ["configuration key `redis.pool.maxidle` has no effect in berth yet"]);
     let errors = messages(Config::parse("version: 0.1\nstorage: {s3: {bucket: b, region: r}}\n"));
     assert_eq!(errors, ["configuration key `storage.s3` is not supported by berth yet"]);
     let c = Config::parse("version: 0.1\nstorage: {inmemory: {}, cache: {blobdescriptor: inmemory}}\nauth:\n").unwrap();
