@@ -24,11 +24,11 @@ use crate::{
     },
     metrics::{GcTotals, Metrics},
     notifications::{Action, BerthRecord, Notifier, Origin, Target},
+    redis::{Channel, Locks, Redis},
     registry::{
         GcOptions, ImmutableRule, Options, Policies, Policy, Registry, RepoGlob, RetentionReport, TagRegex,
         tags::retention,
     },
-    redis::{Channel, Locks, Redis},
     storage::{CACHE_TTL, Cached, Driver, Filesystem, InMemory, Listeners},
 };
 
@@ -330,6 +330,8 @@ pub fn open_registry(config: &Config) -> anyhow::Result<(Registry, Arc<dyn Drive
     let channel = Arc::new(Channel::new(redis.clone()));
     // A zero lifetime caches nothing: this driver only announces.
     let announcing = Arc::new(Cached::with_peers(driver.clone(), Duration::ZERO, channel.clone()));
+    // Listening tells whether Redis is up; a command has no cache to drop.
+    channel.listen(Arc::new(Listeners::default()));
     let registry =
         Registry::with_cache(driver.clone(), announcing, options).with_replicas(channel, Arc::new(Locks::new(redis)));
     Ok((registry, driver))

@@ -132,8 +132,8 @@ async fn manifest_of(reg: &Registry, name: &str, digest: &str) -> Vec<u8> {
     r.await.expect("GET").bytes().await.expect("body").to_vec()
 }
 
-/// POST on A, chunks through B, A, B, the status through A, the PUT through
-/// B: the blob has the right digest and bytes through both.
+/// POST on A, chunks through B, A, B, the status through both after each,
+/// the PUT through B: the blob has the right digest and bytes through both.
 #[tokio::test]
 async fn a_chunked_upload_alternating_between_replicas_completes() {
     let r = replicas("").await;
@@ -147,8 +147,12 @@ async fn a_chunked_upload_alternating_between_replicas_completes() {
         offset += piece.len();
         assert_eq!(hdr(&resp, "range"), Some(format!("0-{}", offset - 1)));
         location = hdr(&resp, "location").expect("Location");
-        let status = other.get(&on(other, &location)).await;
-        assert_eq!((status.status().as_u16(), hdr(&status, "range")), (204, Some(format!("0-{}", offset - 1))));
+        // Both read the new size (and cache it), so the next chunk, through
+        // the other, must make both forget it.
+        for reg in [other, via] {
+            let status = reg.get(&on(reg, &location)).await;
+            assert_eq!((status.status().as_u16(), hdr(&status, "range")), (204, Some(format!("0-{}", offset - 1))));
+        }
     }
     let digest = sha256(&data);
     let put = r.b.send(Method::PUT, &with_param(&on(&r.b, &location), "digest", &digest)).await;
@@ -176,7 +180,8 @@ async fn concurrent_promotes_through_both_replicas_have_one_winner() {
         // Both move the tag away from where it is, each somewhere else.
         let others: Vec<&String> = digests.iter().filter(|d| **d != current).collect();
         let (to_a, to_b) = if round % 2 == 0 { (others[0], others[1]) } else { (others[1], others[0]) };
-        let move_to = |digest: &str| json!({"via": "promote", "expect": {"latest": current}, "set": {"latest": digest}});
+        let move_to =
+            |digest: &str| json!({"via": "promote", "expect": {"latest": current}, "set": {"latest": digest}});
         let (body_a, body_b) = (move_to(to_a), move_to(to_b));
         let (ra, rb) = tokio::join!(post_moves(&r.a, &body_a), post_moves(&r.b, &body_b));
         let winner = match (ra.0, rb.0) {
@@ -255,6 +260,11 @@ async fn answers_stay_right_while_redis_is_down() {
     // The replicas see their subscription close; until then, berth's old
     // bound holds: an entry lives one second.
     tokio::time::sleep(Duration::from_millis(200)).await;
+    // Read through B again, so a replica that still trusted its memory would
+    // hold these answers when A changes them.
+    assert_eq!(target(&r.b, "down/app", "latest").await, Some(d1.clone()));
+    assert_eq!(tags(&r.b, "down/app").await, json!(["latest"]));
+    assert_eq!(target(&r.b, "down/app", "next").await, None);
     let (d2, _) = r.a.push_image("down/app", "latest", "two").await;
     assert_eq!(target(&r.b, "down/app", "latest").await, Some(d2.clone()));
     r.a.push_image("down/app", "next", "three").await;

@@ -63,7 +63,8 @@ impl Drop for Held {
         if self.keys.is_empty() {
             return;
         }
-        let release = Held::release(self.commands.clone(), std::mem::take(&mut self.token), std::mem::take(&mut self.keys));
+        let release =
+            Held::release(self.commands.clone(), std::mem::take(&mut self.token), std::mem::take(&mut self.keys));
         tokio::spawn(release);
     }
 }
@@ -79,6 +80,10 @@ enum Attempt {
 impl SharedLocks for Locks {
     async fn lock(&self, keys: Vec<String>) -> Result<Box<dyn Send + Sync>, String> {
         let token = uuid::Uuid::new_v4().simple().to_string();
+        if !self.redis.available().await {
+            tracing::warn!("redis is down; changing the tag under this replica's lock only");
+            return Ok(Box::new(Held { commands: self.redis.commands.clone(), token, keys: Vec::new() }));
+        }
         let mut held = Held { commands: self.redis.commands.clone(), token, keys: Vec::with_capacity(keys.len()) };
         let deadline = Instant::now() + PATIENCE;
         for key in keys.into_iter().map(|k| format!("berth:lock:tag:{k}")) {

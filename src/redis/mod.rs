@@ -10,11 +10,12 @@
 mod channel;
 mod locks;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use anyhow::{Context, bail};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::sync::watch;
 
 pub use channel::Channel;
 pub use locks::Locks;
@@ -33,6 +34,21 @@ pub struct Redis {
     client: redis::Client,
     commands: ConnectionManager,
     timeout: Duration,
+    /// Whether the server answers, as the subscription to the channel of
+    /// changes (and its heartbeat) finds: commands are not even tried while
+    /// it is down, so an outage costs no time per request.
+    link: Arc<watch::Sender<Link>>,
+}
+
+/// What the subscription knows of the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Link {
+    /// Not subscribed yet.
+    Starting,
+    /// Subscribed, and answering its heartbeat.
+    Up,
+    /// Unreachable; the subscription is being retried.
+    Down,
 }
 
 impl Redis {
@@ -46,7 +62,25 @@ impl Redis {
             .set_number_of_retries(1)
             .set_max_delay(timeout);
         let commands = ConnectionManager::new_lazy_with_config(client.clone(), options).context("redis")?;
-        Ok(Redis { client, commands, timeout })
+        Ok(Redis { client, commands, timeout, link: Arc::new(watch::Sender::new(Link::Starting)) })
+    }
+
+    /// True while the subscription is up.
+    fn up(&self) -> bool {
+        *self.link.borrow() == Link::Up
+    }
+
+    /// True when commands are worth sending: the subscription is up, or
+    /// becomes up within the timeout if it is still starting (a command such
+    /// as `berth garbage-collect` uses Redis at once).
+    async fn available(&self) -> bool {
+        let mut link = self.link.subscribe();
+        let _ = tokio::time::timeout(self.timeout, link.wait_for(|l| *l != Link::Starting)).await;
+        self.up()
+    }
+
+    fn set_link(&self, link: Link) {
+        self.link.send_replace(link);
     }
 }
 

@@ -201,7 +201,9 @@ fn every_problem_is_reported_not_only_the_first() {
     );
     let errors = messages(result);
     assert_eq!(errors.len(), 5, "{errors:#?}");
-    for key in ["log.level", "http.draintimeout", "http.tls.key", "`proxy` is not supported", "`redis.tls.enabled` is not"] {
+    for key in
+        ["log.level", "http.draintimeout", "http.tls.key", "`proxy` is not supported", "`redis.tls.enabled` is not"]
+    {
         assert!(errors.iter().any(|e| e.contains(key)), "{key}: {errors:#?}");
     }
 }
