@@ -8,19 +8,13 @@
 //! falls out of sync as soon as the subscription fails or a ping goes
 //! unanswered.
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use tokio::task::JoinHandle;
 
-use super::Redis;
+use super::{Link, Redis};
 use crate::storage::{Forget, Peers};
 
 /// The pub/sub channel every replica publishes on and listens to.
@@ -35,7 +29,6 @@ pub struct Channel {
     redis: Redis,
     /// Names this replica in its messages, so it skips its own.
     origin: String,
-    in_sync: Arc<AtomicBool>,
 }
 
 impl Channel {
@@ -43,38 +36,36 @@ impl Channel {
     /// subscribed.
     pub fn new(redis: Redis) -> Self {
         let origin = uuid::Uuid::new_v4().simple().to_string();
-        Channel { redis, origin, in_sync: Arc::default() }
+        Channel { redis, origin }
     }
 
     /// Subscribes, and keeps subscribing, for as long as the task lives:
     /// announcements of the other replicas go to `listener`.
     pub fn listen(&self, listener: Arc<dyn Forget>) -> JoinHandle<()> {
-        let subscriber = Subscriber {
-            redis: self.redis.clone(),
-            origin: self.origin.clone(),
-            in_sync: self.in_sync.clone(),
-            listener,
-        };
+        let subscriber = Subscriber { redis: self.redis.clone(), origin: self.origin.clone(), listener };
         tokio::spawn(subscriber.run())
     }
 }
 
 #[async_trait]
 impl Peers for Channel {
+    /// Skipped while the server is down: the other replicas then answer
+    /// from storage themselves, or within their entries' lifetime when only
+    /// this replica lost the server.
     async fn changed(&self, paths: &[String]) {
-        if paths.is_empty() {
+        if paths.is_empty() || !self.redis.available().await {
             return;
         }
         let message = format!("{}\n{}", self.origin, paths.join("\n"));
         let mut commands = self.redis.commands.clone();
-        let published = redis::cmd("PUBLISH").arg(CHANNEL).arg(message).query_async::<i64>(&mut commands).await;
-        if let Err(e) = published {
+        let publish = redis::cmd("PUBLISH").arg(CHANNEL).arg(message).query_async::<i64>(&mut commands).await;
+        if let Err(e) = publish {
             tracing::warn!(error = %e, "redis: cannot announce a change to the other replicas");
         }
     }
 
     fn in_sync(&self) -> bool {
-        self.in_sync.load(Ordering::Acquire)
+        self.redis.up()
     }
 }
 
@@ -82,7 +73,6 @@ impl Peers for Channel {
 struct Subscriber {
     redis: Redis,
     origin: String,
-    in_sync: Arc<AtomicBool>,
     listener: Arc<dyn Forget>,
 }
 
@@ -100,7 +90,7 @@ impl Subscriber {
     /// out of sync and has forgotten everything when it returns.
     async fn subscribed(&self) -> anyhow::Result<()> {
         let result = self.receive().await;
-        self.in_sync.store(false, Ordering::Release);
+        self.redis.set_link(Link::Down);
         self.listener.clear();
         result
     }
@@ -112,7 +102,7 @@ impl Subscriber {
         tokio::time::timeout(timeout, sink.subscribe(CHANNEL)).await??;
         // Whatever changed while unsubscribed went unheard.
         self.listener.clear();
-        self.in_sync.store(true, Ordering::Release);
+        self.redis.set_link(Link::Up);
         tracing::info!("redis: subscribed to the channel of changes");
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
         loop {
