@@ -89,8 +89,9 @@ fn nonzero(d: Duration) -> Duration {
 }
 
 /// The server's URL: `addr` (2.8) or the one address of `addrs` (3.x), with
-/// `username`, `password` and `db`. Clusters, sentinels and TLS are refused
-/// rather than half-honoured.
+/// `username`, `password` and `db`. Several addresses (a cluster) are
+/// refused rather than half-honoured; the configuration refuses sentinels
+/// and TLS (`config::schema`).
 fn url(section: &config::Redis) -> anyhow::Result<String> {
     let addr = match (&section.addr, section.addrs.as_slice()) {
         (Some(addr), []) => addr,
@@ -98,13 +99,6 @@ fn url(section: &config::Redis) -> anyhow::Result<String> {
         (None, []) => bail!("redis: addr is not set"),
         _ => bail!("redis: one server only (addr, or addrs with one entry); clusters are not supported yet"),
     };
-    if !section.mastername.is_empty() {
-        bail!("redis.mastername: sentinels are not supported yet");
-    }
-    let tls = &section.tls;
-    if tls.enabled || tls.certificate.is_some() || !tls.clientcas.is_empty() || !tls.rootcas.is_empty() {
-        bail!("redis.tls is not supported yet");
-    }
     let encode = |s: &str| utf8_percent_encode(s, NON_ALPHANUMERIC).to_string();
     let password = section.password.as_ref().map(|p| encode(p.expose()));
     let userinfo = match (section.username.as_str(), password) {
@@ -135,12 +129,7 @@ mod tests {
 
     #[test]
     fn refuses_what_it_would_half_honour() {
-        for (yaml, says) in [
-            ("  addrs: [a:1, b:1]\n", "clusters"),
-            ("  addrs: [a:1]\n  mastername: m\n", "sentinels"),
-            ("  addr: a:1\n  tls: {enabled: true}\n", "redis.tls"),
-            ("  db: 1\n", "addr is not set"),
-        ] {
+        for (yaml, says) in [("  addrs: [a:1, b:1]\n", "clusters"), ("  db: 1\n", "addr is not set")] {
             let error = url(&section(yaml)).unwrap_err().to_string();
             assert!(error.contains(says), "{yaml}: {error}");
         }
