@@ -41,9 +41,10 @@ const KEYS: &[(&str, Support)] = &[
     ("storage.oss.**", Support::No),
     ("storage.delete.enabled", Support::Yes),
     ("storage.redirect.disable", Support::No),
-    ("storage.cache.blobdescriptor", Support::Warn),
+    // By value: `redis` is honoured, `inmemory` warns (`check_blob_cache`).
+    ("storage.cache.blobdescriptor", Support::Yes),
     ("storage.cache.blobdescriptorsize", Support::Warn),
-    ("storage.cache.layerinfo", Support::Warn),
+    ("storage.cache.layerinfo", Support::Yes),
     ("storage.maintenance.uploadpurging.enabled", Support::Yes),
     ("storage.maintenance.uploadpurging.age", Support::Yes),
     ("storage.maintenance.uploadpurging.interval", Support::Yes),

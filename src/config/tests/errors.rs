@@ -221,6 +221,17 @@ fn unsupported_keys_stop_loading_and_warn_keys_warn() {
 }
 
 #[test]
+fn a_redis_blob_cache_needs_the_redis_section() {
+    let base = "version: 0.1\nstorage: {inmemory: {}, cache: {blobdescriptor: redis}}\n";
+    let errors = messages(Config::parse(base));
+    assert_eq!(errors, ["configuration key `storage.cache.blobdescriptor`: redis needs the `redis` section"]);
+    let c = Config::parse(&format!("{base}redis: {{addr: 'localhost:6379'}}\n")).unwrap();
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    let old_name = "version: 0.1\nstorage: {inmemory: {}, cache: {layerinfo: redis}}\n";
+    assert_eq!(messages(Config::parse(old_name)).len(), 1);
+}
+
+#[test]
 fn the_version() {
     let errors = messages(Config::parse("version: 0.2\nstorage: {inmemory: }\n"));
     assert_eq!(errors, ["configuration key `version`: \"0.2\" is not supported; the only version is 0.1"]);
