@@ -1,8 +1,9 @@
 //! Announcing changes to the other replicas over Redis pub/sub.
 //!
 //! Every mutation of a replica's cached driver publishes the paths it
-//! changed on one channel before the mutation returns; every replica
-//! subscribes and drops what those paths make wrong. A replica trusts its
+//! changed on one channel; every replica subscribes, drops what those paths
+//! make wrong and answers (`acks.rs`); the mutation returns once all have
+//! answered. A replica trusts its
 //! memory only while its subscription is up: it starts out of sync, becomes
 //! in sync once subscribed (after clearing what it may have missed), and
 //! falls out of sync as soon as the subscription fails or a ping goes
@@ -14,7 +15,10 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 use tokio::task::JoinHandle;
 
-use super::{Link, Redis};
+use super::{
+    Link, Redis,
+    acks::{Acks, WAIT},
+};
 use crate::storage::{Forget, Peers};
 
 /// The pub/sub channel every replica publishes on and listens to.
@@ -27,8 +31,10 @@ const HEARTBEAT: Duration = Duration::from_secs(1);
 /// One replica's end of the channel.
 pub struct Channel {
     redis: Redis,
-    /// Names this replica in its messages, so it skips its own.
+    /// Names this replica in its messages, so it skips its own, and the
+    /// channel its answers come back on.
     origin: String,
+    acks: Arc<Acks>,
 }
 
 impl Channel {
@@ -36,13 +42,14 @@ impl Channel {
     /// subscribed.
     pub fn new(redis: Redis) -> Self {
         let origin = uuid::Uuid::new_v4().simple().to_string();
-        Channel { redis, origin }
+        Channel { redis, origin, acks: Arc::default() }
     }
 
     /// Subscribes, and keeps subscribing, for as long as the task lives:
     /// announcements of the other replicas go to `listener`.
     pub fn listen(&self, listener: Arc<dyn Forget>) -> JoinHandle<()> {
-        let subscriber = Subscriber { redis: self.redis.clone(), origin: self.origin.clone(), listener };
+        let subscriber =
+            Subscriber { redis: self.redis.clone(), origin: self.origin.clone(), acks: self.acks.clone(), listener };
         tokio::spawn(subscriber.run())
     }
 }
@@ -56,11 +63,17 @@ impl Peers for Channel {
         if paths.is_empty() || !self.redis.available().await {
             return;
         }
-        let message = format!("{}\n{}", self.origin, paths.join("\n"));
+        let ticket = self.acks.ticket();
+        let message = format!("{} {}\n{}", self.origin, ticket.number, paths.join("\n"));
         let mut commands = self.redis.commands.clone();
-        let publish = redis::cmd("PUBLISH").arg(CHANNEL).arg(message).query_async::<i64>(&mut commands).await;
-        if let Err(e) = publish {
-            tracing::warn!(error = %e, "redis: cannot announce a change to the other replicas");
+        match redis::cmd("PUBLISH").arg(CHANNEL).arg(message).query_async::<u64>(&mut commands).await {
+            // The count includes this replica's own subscription.
+            Ok(subscribers) => {
+                if !ticket.wait(subscribers.saturating_sub(1)).await {
+                    tracing::warn!(wait = ?WAIT, "redis: a replica did not confirm a change in time");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "redis: cannot announce a change to the other replicas"),
         }
     }
 
@@ -73,6 +86,7 @@ impl Peers for Channel {
 struct Subscriber {
     redis: Redis,
     origin: String,
+    acks: Arc<Acks>,
     listener: Arc<dyn Forget>,
 }
 
@@ -100,6 +114,7 @@ impl Subscriber {
         let pubsub = tokio::time::timeout(timeout, self.redis.client.get_async_pubsub()).await??;
         let (mut sink, mut stream) = pubsub.split();
         tokio::time::timeout(timeout, sink.subscribe(CHANNEL)).await??;
+        tokio::time::timeout(timeout, sink.subscribe(answers(&self.origin))).await??;
         // Whatever changed while unsubscribed went unheard.
         self.listener.clear();
         self.redis.set_link(Link::Up);
@@ -108,7 +123,8 @@ impl Subscriber {
         loop {
             tokio::select! {
                 message = stream.next() => match message {
-                    Some(message) => self.deliver(message.get_payload_bytes()),
+                    Some(message) if message.get_channel_name() == CHANNEL => self.deliver(message.get_payload_bytes()),
+                    Some(message) => self.answered(message.get_payload_bytes()),
                     None => anyhow::bail!("the subscription ended"),
                 },
                 _ = heartbeat.tick() => {
@@ -118,13 +134,33 @@ impl Subscriber {
         }
     }
 
-    /// Passes on another replica's paths; skips this replica's own.
+    /// Passes on another replica's paths, then answers it; skips this
+    /// replica's own.
     fn deliver(&self, payload: &[u8]) {
         let text = String::from_utf8_lossy(payload);
         let mut lines = text.lines();
-        if lines.next() == Some(self.origin.as_str()) {
+        let Some((origin, number)) = lines.next().and_then(|head| head.split_once(' ')) else {
+            return;
+        };
+        if origin == self.origin {
             return;
         }
         lines.for_each(|path| self.listener.changed(path));
+        let mut commands = self.redis.commands.clone();
+        let answer = redis::cmd("PUBLISH").arg(answers(origin)).arg(number).to_owned();
+        // Not awaited here: the next announcement need not wait for it.
+        tokio::spawn(async move { answer.query_async::<u64>(&mut commands).await });
     }
+
+    /// Another replica applied one of this replica's announcements.
+    fn answered(&self, payload: &[u8]) {
+        if let Some(number) = std::str::from_utf8(payload).ok().and_then(|n| n.parse().ok()) {
+            self.acks.answered(number);
+        }
+    }
+}
+
+/// The channel a replica's answers come back on.
+fn answers(origin: &str) -> String {
+    format!("berth:answers:{origin}")
 }

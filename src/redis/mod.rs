@@ -7,6 +7,7 @@
 //! answers from storage instead of memory and changes tags under its own
 //! locks only; see ARCHITECTURE.md, "Caches" and "Uploads and concurrency".
 
+mod acks;
 mod channel;
 mod locks;
 
