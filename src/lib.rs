@@ -9,7 +9,8 @@
 //! does [`notifications`], which delivers registry events to webhooks, and
 //! [`client`], which talks to a running registry for the `berth repo|tag|image`
 //! commands. [`admin`] prepares a registry's files (`berth htpasswd`,
-//! `berth cert self-signed`).
+//! `berth cert self-signed`). [`redis`] is what replicas of one storage
+//! share: announcements of changes and tag locks.
 //! See ARCHITECTURE.md for the map and the invariants.
 
 pub mod admin;
@@ -20,6 +21,7 @@ pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod notifications;
+pub mod redis;
 pub mod registry;
 pub mod server;
 pub mod storage;

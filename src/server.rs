@@ -25,11 +25,12 @@ use crate::{
     },
     metrics::{GcTotals, Metrics},
     notifications::{Action, BerthRecord, Notifier, Origin, Target},
+    redis::{Channel, Locks, Redis},
     registry::{
         self, GcOptions, ImmutableRule, Options, Policies, Policy, Registry, RepoGlob, RetentionReport, TagRegex,
         tags::retention,
     },
-    storage::{CACHE_TTL, Cached, Driver, Filesystem, InMemory, S3},
+    storage::{CACHE_TTL, Cached, Driver, Filesystem, InMemory, Listeners, S3},
 };
 
 /// A registry serving on a socket.
@@ -52,10 +53,7 @@ impl Server {
     /// Builds everything the configuration describes and starts serving.
     pub async fn start(config: &Config) -> anyhow::Result<Server> {
         let driver = open_driver(config).await?;
-        // Serving reads the same small objects over and over; commands that
-        // walk the storage once (garbage-collect) go without the cache.
-        let cached: Arc<dyn Driver> = Arc::new(Cached::new(driver.clone(), CACHE_TTL));
-        let mut registry = Registry::with_cache(driver.clone(), cached, registry_options(config));
+        let (mut registry, listening) = serving_registry(config, &driver)?;
         if let Some(proxy) = &config.proxy {
             registry = registry.with_proxy(upstream(proxy)?);
         }
@@ -94,7 +92,7 @@ impl Server {
         };
 
         let mut tasks = Vec::new();
-        let mut background = Vec::new();
+        let mut background: Vec<JoinHandle<()>> = listening.into_iter().collect();
         if let Some(acme) = acme {
             background.push(tokio::spawn(tls::drive_acme(acme)));
         }
@@ -357,11 +355,44 @@ fn remove_stale_socket(path: &Path) -> anyhow::Result<()> {
     }
 }
 
+/// The registry a server serves: serving reads the same small objects over
+/// and over, so it reads through the cache. With `redis`, it is one replica
+/// of several: its cache and memos follow the others' announcements (the
+/// returned task listens to them) and its tag locks are shared.
+fn serving_registry(config: &Config, driver: &Arc<dyn Driver>) -> anyhow::Result<(Registry, Option<JoinHandle<()>>)> {
+    let options = registry_options(config);
+    let Some(section) = &config.redis else {
+        let cached: Arc<dyn Driver> = Arc::new(Cached::new(driver.clone(), CACHE_TTL));
+        return Ok((Registry::with_cache(driver.clone(), cached, options), None));
+    };
+    let redis = Redis::open(section)?;
+    let channel = Arc::new(Channel::new(redis.clone()));
+    let cached = Cached::with_peers(driver.clone(), CACHE_TTL, channel.clone());
+    let cache_listener = cached.listener();
+    let registry = Registry::with_cache(driver.clone(), Arc::new(cached), options)
+        .with_replicas(channel.clone(), Arc::new(Locks::new(redis)));
+    let listening = channel.listen(Arc::new(Listeners(vec![cache_listener, registry.listener()])));
+    Ok((registry, Some(listening)))
+}
+
 /// The registry over the configured storage driver, uncached, for commands
-/// such as `garbage-collect`.
+/// such as `garbage-collect`. With `redis`, what it changes is announced to
+/// the serving replicas and its tag changes take the shared locks.
 pub async fn open_registry(config: &Config) -> anyhow::Result<(Registry, Arc<dyn Driver>)> {
     let driver = open_driver(config).await?;
-    Ok((Registry::new(driver.clone(), registry_options(config)), driver))
+    let options = registry_options(config);
+    let Some(section) = &config.redis else {
+        return Ok((Registry::new(driver.clone(), options), driver));
+    };
+    let redis = Redis::open(section)?;
+    let channel = Arc::new(Channel::new(redis.clone()));
+    // A zero lifetime caches nothing: this driver only announces.
+    let announcing = Arc::new(Cached::with_peers(driver.clone(), Duration::ZERO, channel.clone()));
+    // Listening tells whether Redis is up; a command has no cache to drop.
+    channel.listen(Arc::new(Listeners::default()));
+    let registry =
+        Registry::with_cache(driver.clone(), announcing, options).with_replicas(channel, Arc::new(Locks::new(redis)));
+    Ok((registry, driver))
 }
 
 /// `berth.retention.policies`, compiled. The configuration checked every

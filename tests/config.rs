@@ -77,7 +77,9 @@ fn prints_every_problem_and_exits_2() {
     let file = dir.path().join("config.yml");
     std::fs::write(
         &file,
-        format!("{CONFIG}  adr: :5001\nauth:\n  htpasswd:\n    realm: r\nredis:\n  addr: localhost:6379\n"),
+        format!(
+            "{CONFIG}  adr: :5001\nauth:\n  htpasswd:\n    realm: r\nredis:\n  addr: localhost:6379\n  mastername: m\n"
+        ),
     )
     .unwrap();
     let out = check(
@@ -94,7 +96,7 @@ fn prints_every_problem_and_exits_2() {
             "berth: configuration key `auth.htpasswd.path`: is required",
             "berth: configuration key `http.draintimeout` (set by REGISTRY_HTTP_DRAINTIMEOUT): \"5 minutes\" is not a duration (such as 10s, 1h30m or 168h)",
             "berth: unknown configuration key `http.adr`",
-            "berth: configuration key `redis` is not supported by berth yet",
+            "berth: configuration key `redis.mastername` is not supported by berth yet",
         ],
         "{stderr}"
     );

@@ -301,6 +301,7 @@ fn build(
     }
     if check_support {
         schema::check(&tree, &mut p);
+        check_blob_cache(&config, &mut p);
     }
     if !p.errors.is_empty() {
         return Err(ConfigErrors(p.errors));
@@ -309,6 +310,25 @@ fn build(
     config.warnings = p.warnings;
     config.origin = Origin { file, variables };
     Ok(config)
+}
+
+/// `storage.cache.blobdescriptor` (or its old name `layerinfo`): `redis`
+/// is what replicas share, so it needs the `redis` section, as in
+/// distribution; `inmemory` is what berth's own read cache already does.
+fn check_blob_cache(config: &Config, p: &mut Problems) {
+    let cache = &config.storage.cache;
+    for (key, value) in [("blobdescriptor", cache.blobdescriptor), ("layerinfo", cache.layerinfo)] {
+        let at = KeyPath::default().key("storage").key("cache").key(key);
+        match value {
+            Some(BlobDescriptorCache::Redis) if config.redis.is_none() => {
+                p.invalid(&at, "redis needs the `redis` section");
+            }
+            Some(BlobDescriptorCache::InMemory) => {
+                p.warn(format!("configuration key `storage.cache.{key}` has no effect in berth yet"));
+            }
+            _ => {}
+        }
+    }
 }
 
 /// distribution reads the version from the file, before the environment.

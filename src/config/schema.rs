@@ -41,9 +41,10 @@ const KEYS: &[(&str, Support)] = &[
     ("storage.oss.**", Support::No),
     ("storage.delete.enabled", Support::Yes),
     ("storage.redirect.disable", Support::Yes),
-    ("storage.cache.blobdescriptor", Support::Warn),
+    // By value: `redis` is honoured, `inmemory` warns (`check_blob_cache`).
+    ("storage.cache.blobdescriptor", Support::Yes),
     ("storage.cache.blobdescriptorsize", Support::Warn),
-    ("storage.cache.layerinfo", Support::Warn),
+    ("storage.cache.layerinfo", Support::Yes),
     ("storage.maintenance.uploadpurging.enabled", Support::Yes),
     ("storage.maintenance.uploadpurging.age", Support::Yes),
     ("storage.maintenance.uploadpurging.interval", Support::Yes),
@@ -66,6 +67,34 @@ const KEYS: &[(&str, Support)] = &[
     ("http.h2c.enabled", Support::Yes),
     ("notifications.events.includereferences", Support::Yes),
     ("notifications.endpoints", Support::Yes),
+    ("redis.addr", Support::Yes),
+    ("redis.addrs", Support::Yes),
+    ("redis.db", Support::Yes),
+    ("redis.username", Support::Yes),
+    ("redis.password", Support::Yes),
+    ("redis.dialtimeout", Support::Yes),
+    ("redis.readtimeout", Support::Yes),
+    ("redis.writetimeout", Support::Yes),
+    // berth keeps one multiplexed connection and one subscription per
+    // replica: pool sizes, retries and the RESP version have nothing to set.
+    ("redis.pool.**", Support::Warn),
+    ("redis.clientname", Support::Warn),
+    ("redis.protocol", Support::Warn),
+    ("redis.maxretries", Support::Warn),
+    ("redis.minretrybackoff", Support::Warn),
+    ("redis.maxretrybackoff", Support::Warn),
+    ("redis.contexttimeoutenabled", Support::Warn),
+    ("redis.poolfifo", Support::Warn),
+    ("redis.poolsize", Support::Warn),
+    ("redis.pooltimeout", Support::Warn),
+    ("redis.minidleconns", Support::Warn),
+    ("redis.maxidleconns", Support::Warn),
+    ("redis.maxactiveconns", Support::Warn),
+    ("redis.connmaxidletime", Support::Warn),
+    ("redis.connmaxlifetime", Support::Warn),
+    ("redis.disableidentity", Support::Warn),
+    ("redis.identitysuffix", Support::Warn),
+    ("redis.unstableresp3", Support::Warn),
     ("redis.**", Support::No),
     ("health.storagedriver.enabled", Support::Yes),
     ("health.storagedriver.interval", Support::Yes),
@@ -157,7 +186,10 @@ mod tests {
         assert_eq!(support(&["auth", "htpasswd", "path"]), Some(Support::Yes));
         assert_eq!(support(&["http", "tls", "certificate"]), Some(Support::Yes));
         assert_eq!(support(&["http", "tls", "letsencrypt", "hosts"]), Some(Support::Yes));
-        assert_eq!(support(&["redis", "addr"]), Some(Support::No));
+        assert_eq!(support(&["redis", "addr"]), Some(Support::Yes));
+        assert_eq!(support(&["redis", "pool", "maxidle"]), Some(Support::Warn));
+        assert_eq!(support(&["redis", "tls", "enabled"]), Some(Support::No));
+        assert_eq!(support(&["redis", "mastername"]), Some(Support::No));
         assert_eq!(support(&["http", "adr"]), None);
         assert!(is_section(&["http"]));
         assert!(is_section(&["storage", "filesystem"]));

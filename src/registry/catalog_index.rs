@@ -14,9 +14,39 @@
 //! server reconciles every `berth.catalog.reconcile`. Garbage collection and retention never read the index:
 //! they walk the tree, which is the truth.
 
-use std::{collections::BTreeSet, time::SystemTime};
+use std::{
+    collections::{BTreeSet, HashSet},
+    sync::{Mutex, MutexGuard},
+    time::SystemTime,
+};
 
 use super::{RegistryError, RepoName, layout};
+use crate::storage::Forget;
+
+/// The repositories this process has seen named by the index, so a push
+/// writes its entry once per process, not once per manifest. Another replica
+/// deleting a repository removes its entry; the announcement of that drops
+/// the memo here too, so the repository's next push writes it again.
+#[derive(Default)]
+pub(super) struct Indexed(Mutex<HashSet<RepoName>>);
+
+impl Indexed {
+    fn set(&self) -> MutexGuard<'_, HashSet<RepoName>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Forget for Indexed {
+    fn changed(&self, path: &str) {
+        if path.starts_with(&layout::catalog_index()) {
+            self.set().clear();
+        }
+    }
+
+    fn clear(&self) {
+        self.set().clear();
+    }
+}
 
 impl super::Registry {
     /// Every repository the index names, unsorted; `None` when the index is
@@ -52,11 +82,11 @@ impl super::Registry {
         if !self.options.catalog_index {
             return Ok(());
         }
-        if self.indexed.lock().unwrap_or_else(|e| e.into_inner()).contains(name) {
+        if self.indexed.set().contains(name) {
             return Ok(());
         }
         self.driver.put(&layout::catalog_entry(name), bytes::Bytes::new()).await?;
-        self.indexed.lock().unwrap_or_else(|e| e.into_inner()).insert(name.clone());
+        self.indexed.set().insert(name.clone());
         Ok(())
     }
 
@@ -65,7 +95,7 @@ impl super::Registry {
         if !self.options.catalog_index {
             return Ok(());
         }
-        self.indexed.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
+        self.indexed.set().remove(name);
         Ok(self.driver.delete_all(&[layout::catalog_entry_dir(name)]).await?)
     }
 

@@ -8,6 +8,10 @@
 //! on the same storage stays unseen. A listing built while a write happened
 //! is served but not kept (the `generation` check), so a memo never holds
 //! what a build raced past. One build runs at a time.
+//!
+//! Replicas sharing a channel (`storage::Peers`) drop the memos the other
+//! replicas' writes change as they are announced (`Forget`), and keep none
+//! while the channel is down.
 
 use std::{
     collections::HashMap,
@@ -15,7 +19,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{RegistryError, RepoName};
+use super::{RegistryError, RepoName, layout};
+use crate::storage::{Alone, Forget, Peers};
 
 /// How long a memo is trusted when this registry wrote nothing to it.
 const TTL: Duration = Duration::from_secs(1);
@@ -27,9 +32,9 @@ const MAX_TAG_MEMOS: usize = 1024;
 pub type Names = Arc<[String]>;
 
 /// The memos of one registry.
-#[derive(Default)]
 pub struct Listings {
     state: Mutex<State>,
+    peers: Arc<dyn Peers>,
     /// Held while a listing is built from storage: when a memo expires under
     /// load, one request rebuilds it and the others wait for that instead of
     /// each walking the storage and holding its own copy.
@@ -63,7 +68,18 @@ pub enum Listing<'a> {
     Tags(&'a RepoName),
 }
 
+impl Default for Listings {
+    fn default() -> Self {
+        Listings::new(Arc::new(Alone))
+    }
+}
+
 impl Listings {
+    /// Memos that are only trusted while `peers` is in sync.
+    pub fn new(peers: Arc<dyn Peers>) -> Self {
+        Listings { state: Mutex::default(), peers, building: tokio::sync::Mutex::default() }
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -89,6 +105,9 @@ impl Listings {
     }
 
     fn fresh(&self, which: &Listing<'_>) -> Option<Names> {
+        if !self.peers.in_sync() {
+            return None;
+        }
         let state = self.lock();
         let memo = match which {
             Listing::Catalog => state.catalog.as_ref(),
@@ -99,7 +118,7 @@ impl Listings {
 
     fn keep(&self, generation: u64, which: &Listing<'_>, names: Names) {
         let mut state = self.lock();
-        if state.generation != generation {
+        if state.generation != generation || !self.peers.in_sync() {
             return;
         }
         let memo = Memo { at: Instant::now(), names };
@@ -128,5 +147,37 @@ impl Listings {
         state.generation += 1;
         state.catalog = None;
         state.tags.remove(name);
+    }
+}
+
+impl Forget for Listings {
+    /// A change under a repository's `_manifests` (tags, revisions) changes
+    /// its tags and maybe the catalog; a change above the repositories' own
+    /// directories (a repository deleted whole) may change anything; blobs,
+    /// layer links and uploads change no listing.
+    fn changed(&self, path: &str) {
+        let Some(rest) = path.strip_prefix(&layout::repositories()) else {
+            if layout::repositories().starts_with(path) {
+                self.clear();
+            }
+            return;
+        };
+        let rest = rest.trim_start_matches('/');
+        let repo = match rest.find("/_") {
+            Some(end) if rest[end..].starts_with("/_manifests") => &rest[..end],
+            Some(_) => return,
+            None => return self.clear(),
+        };
+        match RepoName::parse(repo) {
+            Ok(name) => self.forget(&name),
+            Err(_) => self.clear(),
+        }
+    }
+
+    fn clear(&self) {
+        let mut state = self.lock();
+        state.generation += 1;
+        state.catalog = None;
+        state.tags.clear();
     }
 }

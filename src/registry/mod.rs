@@ -26,7 +26,7 @@ mod upload;
 
 use std::{io, sync::Arc, time::Duration};
 
-use crate::storage::{Driver, StorageError};
+use crate::storage::{Driver, Forget, Listeners, Peers, StorageError};
 
 pub use blob::BlobInfo;
 pub use catalog::Page;
@@ -170,9 +170,9 @@ pub struct Registry {
     options: Options,
     uploads: Uploads,
     listings: Arc<listing::Listings>,
-    tag_locks: Arc<tags::moves::TagLocks>,
+    tag_locks: Arc<tags::locks::TagLocks>,
     /// Repositories this process knows the catalog index names.
-    indexed: Arc<std::sync::Mutex<std::collections::HashSet<RepoName>>>,
+    indexed: Arc<catalog_index::Indexed>,
     /// Set once a build of the catalog index has been started.
     index_started: Arc<std::sync::atomic::AtomicBool>,
     /// Set in proxy mode: reads fall through to the upstream.
@@ -204,6 +204,23 @@ impl Registry {
     /// `driver` (`storage::Cached`); garbage collection reads `driver`.
     pub fn with_cache(driver: Arc<dyn Driver>, cached: Arc<dyn Driver>, options: Options) -> Self {
         Registry { uncached: driver, ..Registry::new(cached, options) }
+    }
+
+    /// This registry as one replica of several on one storage: its memos are
+    /// trusted only while `peers` is in sync, and its tag locks are shared
+    /// through `locks`.
+    pub fn with_replicas(self, peers: Arc<dyn Peers>, locks: Arc<dyn tags::locks::SharedLocks>) -> Self {
+        Registry {
+            listings: Arc::new(listing::Listings::new(peers)),
+            tag_locks: Arc::new(tags::locks::TagLocks::shared(locks)),
+            ..self
+        }
+    }
+
+    /// What drops this registry's memos when another replica announces a
+    /// change.
+    pub fn listener(&self) -> Arc<dyn Forget> {
+        Arc::new(Listeners(vec![self.listings.clone(), self.indexed.clone()]))
     }
 
     fn require_delete(&self) -> Result<(), RegistryError> {

@@ -35,7 +35,7 @@ impl super::Registry {
         }
         let tags: Vec<Tag> =
             self.list_or_empty(&layout::tags(name)).await?.iter().filter_map(|t| Tag::parse(t)).collect();
-        let _locks = self.tag_locks.lock(name, &tags).await;
+        let _locks = self.tag_locks.lock(name, &tags).await?;
         for tag in &tags {
             let current = self.read_link(&layout::tag_current(name, tag)).await?;
             self.check_mutable(name, tag, (current.as_ref(), None), "delete")?;

@@ -17,11 +17,15 @@
 //!   have read the old state from the inner driver; it inserts only if no
 //!   mutation happened since it started (the `epoch` check, under the lock
 //!   mutations take), so it can never re-insert a stale answer.
-//! - **Changes made by someone else are seen within `ttl`.** Another process
-//!   on the same storage (the reference registry, a second berth, `rm -R`,
-//!   a garbage collection in another process) bypasses the invalidation; entries expire
-//!   after `ttl` (one second by default), which bounds how long such a change
-//!   can stay unseen.
+//! - **Changes made by another replica are seen at once** when the replicas
+//!   share a channel (`Peers`, Redis): each mutation is announced to them
+//!   before it returns, they drop the same entries, and a replica that lost
+//!   the channel answers nothing from memory until it is back.
+//! - **Changes made by anyone else are seen within `ttl`.** Another process
+//!   on the same storage (the reference registry, a berth without the shared
+//!   channel, `rm -R`, a garbage collection in another process) bypasses the
+//!   invalidation; entries expire after `ttl` (one second by default), which
+//!   bounds how long such a change can stay unseen.
 //!
 //! Objects open for appending (uploads in progress) are never cached: their
 //! size changes with every write. Memory is bounded by `MAX_BYTES` of cached
@@ -40,7 +44,10 @@ use std::{
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::{ByteStream, Driver, Stat, StorageError, Writer};
+use super::{
+    ByteStream, Driver, Stat, StorageError, Writer,
+    peers::{Alone, Forget, Peers},
+};
 
 /// How long an entry is trusted when nobody wrote through this driver.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(1);
@@ -60,12 +67,14 @@ pub struct Cached {
     shared: Arc<Shared>,
 }
 
-/// What the cache and its append guards share.
+/// What the cache, its append guards and the announcements of the other
+/// replicas share.
 struct Shared {
     ttl: Duration,
     /// Bumped, under the state lock, by every mutation.
     epoch: AtomicU64,
     state: Mutex<State>,
+    peers: Arc<dyn Peers>,
 }
 
 /// One answer of the inner driver; `None` is "not found".
@@ -156,10 +165,54 @@ fn cacheable<T: Clone>(result: &Result<T, StorageError>) -> Option<Option<T>> {
 }
 
 impl Cached {
-    /// Caches reads of `inner`, trusting entries for `ttl`.
+    /// Caches reads of `inner`, trusting entries for `ttl`, for a process
+    /// alone on its storage.
     pub fn new(inner: Arc<dyn Driver>, ttl: Duration) -> Self {
-        let shared = Shared { ttl, epoch: AtomicU64::new(0), state: Mutex::default() };
+        Cached::with_peers(inner, ttl, Arc::new(Alone))
+    }
+
+    /// Caches reads of `inner` for one replica of several: mutations are
+    /// announced to `peers`, and nothing is answered from memory while
+    /// `peers` is out of sync.
+    pub fn with_peers(inner: Arc<dyn Driver>, ttl: Duration, peers: Arc<dyn Peers>) -> Self {
+        let shared = Shared { ttl, epoch: AtomicU64::new(0), state: Mutex::default(), peers };
         Cached { inner, shared: Arc::new(shared) }
+    }
+
+    /// What drops this cache's entries when another replica announces a
+    /// change.
+    pub fn listener(&self) -> Arc<dyn Forget> {
+        self.shared.clone()
+    }
+
+    /// Records a mutation of this process at `paths` and tells the other
+    /// replicas, before the mutation returns.
+    async fn changed(&self, paths: &[String]) {
+        for path in paths {
+            self.shared.changed(path);
+        }
+        self.shared.peers.changed(paths).await;
+    }
+
+    /// The cached answer for `path` in one of the maps, if fresh and the
+    /// replicas are in sync.
+    fn hit<T: Clone>(&self, pick: impl FnOnce(&State) -> &BTreeMap<String, Entry<T>>, path: &str) -> Option<Option<T>> {
+        if !self.shared.peers.in_sync() {
+            return None;
+        }
+        fresh(pick(&self.shared.lock()), path, self.shared.ttl)
+    }
+}
+
+impl Forget for Shared {
+    fn changed(&self, path: &str) {
+        Shared::changed(self, path);
+    }
+
+    fn clear(&self) {
+        let mut state = self.lock();
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        state.clear();
     }
 }
 
@@ -180,10 +233,11 @@ impl Shared {
     }
 
     /// Inserts an answer read while the epoch was `epoch`, unless a mutation
-    /// happened since or the path is being appended to.
+    /// happened since, the path is being appended to, or the replicas are out
+    /// of sync (losing the channel clears the cache, which moves the epoch).
     fn insert(&self, epoch: u64, path: &str, insert: impl FnOnce(&mut State, Instant)) {
         let mut state = self.lock();
-        if self.epoch() == epoch && !state.appending.contains_key(path) {
+        if self.epoch() == epoch && !state.appending.contains_key(path) && self.peers.in_sync() {
             insert(&mut state, Instant::now());
         }
     }
@@ -192,7 +246,7 @@ impl Shared {
 #[async_trait]
 impl Driver for Cached {
     async fn get(&self, path: &str) -> Result<Bytes, StorageError> {
-        if let Some(hit) = fresh(&self.shared.lock().objects, path, self.shared.ttl) {
+        if let Some(hit) = self.hit(|s| &s.objects, path) {
             return answer(path, hit);
         }
         let epoch = self.shared.epoch();
@@ -210,7 +264,7 @@ impl Driver for Cached {
 
     async fn put(&self, path: &str, data: Bytes) -> Result<(), StorageError> {
         let result = self.inner.put(path, data).await;
-        self.shared.changed(path);
+        self.changed(&[path.to_owned()]).await;
         result
     }
 
@@ -234,12 +288,12 @@ impl Driver for Cached {
         *self.shared.lock().appending.entry(path.to_owned()).or_default() += 1;
         let mut guard = AppendGuard { shared: self.shared.clone(), path: path.to_owned(), inner: None };
         guard.inner = Some(self.inner.append(path).await?);
-        self.shared.changed(path);
+        self.changed(&[path.to_owned()]).await;
         Ok(Box::new(guard))
     }
 
     async fn stat(&self, path: &str) -> Result<Stat, StorageError> {
-        if let Some(hit) = fresh(&self.shared.lock().stats, path, self.shared.ttl) {
+        if let Some(hit) = self.hit(|s| &s.stats, path) {
             return answer(path, hit);
         }
         let epoch = self.shared.epoch();
@@ -254,7 +308,7 @@ impl Driver for Cached {
     }
 
     async fn list(&self, path: &str) -> Result<Vec<String>, StorageError> {
-        if let Some(hit) = fresh(&self.shared.lock().lists, path, self.shared.ttl) {
+        if let Some(hit) = self.hit(|s| &s.lists, path) {
             return answer(path, hit).map(|names| names.to_vec());
         }
         let epoch = self.shared.epoch();
@@ -273,28 +327,25 @@ impl Driver for Cached {
 
     async fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
         let result = self.inner.rename(from, to).await;
-        self.shared.changed(from);
-        self.shared.changed(to);
+        self.changed(&[from.to_owned(), to.to_owned()]).await;
         result
     }
 
     async fn delete(&self, path: &str) -> Result<(), StorageError> {
         let result = self.inner.delete(path).await;
-        self.shared.changed(path);
+        self.changed(&[path.to_owned()]).await;
         result
     }
 
     async fn delete_all(&self, paths: &[String]) -> Result<(), StorageError> {
         let result = self.inner.delete_all(paths).await;
-        for path in paths {
-            self.shared.changed(path);
-        }
+        self.changed(paths).await;
         result
     }
 
     async fn touch(&self, path: &str) -> Result<(), StorageError> {
         let result = self.inner.touch(path).await;
-        self.shared.changed(path);
+        self.changed(&[path.to_owned()]).await;
         result
     }
 
@@ -305,9 +356,7 @@ impl Driver for Cached {
         cutoff: std::time::SystemTime,
     ) -> Result<Vec<bool>, StorageError> {
         let result = self.inner.delete_stale(dirs, marker, cutoff).await;
-        for dir in dirs {
-            self.shared.changed(dir);
-        }
+        self.changed(dirs).await;
         result
     }
 
@@ -324,7 +373,8 @@ impl Driver for Cached {
 
 /// A writer on an object of a `Cached` driver: while it lives the object
 /// is not cached, and when it goes (committed, cancelled or dropped) the
-/// object's entries are dropped.
+/// object's entries are dropped, here and, when it ends by commit, close or
+/// cancel, in the other replicas before it returns.
 struct AppendGuard {
     shared: Arc<Shared>,
     path: String,
@@ -334,6 +384,20 @@ struct AppendGuard {
 impl AppendGuard {
     fn inner(&mut self) -> &mut Box<dyn Writer> {
         self.inner.as_mut().expect("an append guard holds its writer until it is consumed")
+    }
+
+    /// Ends the writer with `end` and tells the other replicas the object
+    /// changed, whatever the outcome (a failed end may have truncated it).
+    async fn end<F>(mut self: Box<Self>, end: impl FnOnce(Box<dyn Writer>) -> F) -> Result<(), StorageError>
+    where
+        F: Future<Output = Result<(), StorageError>>,
+    {
+        let result = match self.inner.take() {
+            Some(inner) => end(inner).await,
+            None => Ok(()),
+        };
+        self.shared.peers.changed(std::slice::from_ref(&self.path)).await;
+        result
     }
 }
 
@@ -347,25 +411,16 @@ impl Writer for AppendGuard {
         self.inner.as_ref().map_or(0, |w| w.size())
     }
 
-    async fn commit(mut self: Box<Self>) -> Result<(), StorageError> {
-        match self.inner.take() {
-            Some(inner) => inner.commit().await,
-            None => Ok(()),
-        }
+    async fn commit(self: Box<Self>) -> Result<(), StorageError> {
+        self.end(|w| w.commit()).await
     }
 
-    async fn close(mut self: Box<Self>) -> Result<(), StorageError> {
-        match self.inner.take() {
-            Some(inner) => inner.close().await,
-            None => Ok(()),
-        }
+    async fn close(self: Box<Self>) -> Result<(), StorageError> {
+        self.end(|w| w.close()).await
     }
 
-    async fn cancel(mut self: Box<Self>) -> Result<(), StorageError> {
-        match self.inner.take() {
-            Some(inner) => inner.cancel().await,
-            None => Ok(()),
-        }
+    async fn cancel(self: Box<Self>) -> Result<(), StorageError> {
+        self.end(|w| w.cancel()).await
     }
 }
 

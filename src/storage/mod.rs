@@ -9,6 +9,7 @@
 mod cache;
 mod filesystem;
 mod inmemory;
+mod peers;
 mod s3;
 
 use std::{io, pin::Pin, time::SystemTime};
@@ -20,6 +21,7 @@ use futures_util::Stream;
 pub use cache::{Cached, DEFAULT_TTL as CACHE_TTL};
 pub use filesystem::{Filesystem, WRITE_BUFFER};
 pub use inmemory::InMemory;
+pub use peers::{Alone, Forget, Listeners, Peers};
 pub use s3::S3;
 
 /// A stream of bytes read from storage.

@@ -15,6 +15,7 @@ PKGS=(
   python3-cryptography           # token_server.py signs JWTs (token.sh)
   openssl apache2-utils          # test PKI; htpasswd (bcrypt entries) and ab (bench/)
   pebble                         # ACME test CA + pebble-challtestsrv (acme.sh)
+  redis-server                   # tests/replicas.rs starts its own, on a free loopback port
   chromium chromium-driver python3-selenium  # headless browser for the web UI (ui.sh)
   uidmap fuse-overlayfs iptables # podman/buildah/dockerd helpers
   crun slirp4netns netavark aardvark-dns containernetworking-plugins
@@ -35,8 +36,10 @@ fi
 
 # The Debian package starts a registry service on :5000 when systemd runs; the suites
 # start their own on free ports, so a running system instance is only in the way.
+# Likewise Redis on :6379.
 if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
   systemctl disable --now docker-registry.service >/dev/null 2>&1 || true
+  systemctl disable --now redis-server.service >/dev/null 2>&1 || true
 fi
 
 # garage, the S3-compatible store the S3 driver's tests run against (tests/support/garage.rs,

@@ -197,13 +197,17 @@ fn unknown_keys_are_refused_anywhere() {
 #[test]
 fn every_problem_is_reported_not_only_the_first() {
     let result = Config::parse(
-        "version: 0.1\nstorage: {inmemory: }\nhttp:\n  draintimeout: soon\n  tls: {certificate: /c}\nproxy: {remoteurl: 'https://registry-1.docker.io', remotenamespace: library}\nredis: {addr: 'localhost:6379'}\nlog: {level: loud}\n",
+        "version: 0.1\nstorage: {inmemory: }\nhttp:\n  draintimeout: soon\n  tls: {certificate: /c}\nproxy: {remoteurl: 'https://registry-1.docker.io', remotenamespace: library}\nredis: {addr: 'localhost:6379', tls: {enabled: true}}\nlog: {level: loud}\n",
     );
     let errors = messages(result);
     assert_eq!(errors.len(), 5, "{errors:#?}");
-    for key in
-        ["log.level", "http.draintimeout", "http.tls.key", "`proxy.remotenamespace` is not supported", "`redis` is not"]
-    {
+    for key in [
+        "log.level",
+        "http.draintimeout",
+        "http.tls.key",
+        "`proxy.remotenamespace` is not supported",
+        "`redis.tls` is not",
+    ] {
         assert!(errors.iter().any(|e| e.contains(key)), "{key}: {errors:#?}");
     }
 }
@@ -211,14 +215,27 @@ fn every_problem_is_reported_not_only_the_first() {
 #[test]
 fn unsupported_keys_stop_loading_and_warn_keys_warn() {
     let base = "version: 0.1\nstorage: {inmemory: {}}\n";
-    let errors = messages(Config::parse(&format!("{base}redis: {{addr: 'localhost:6379'}}\n")));
-    assert_eq!(errors, ["configuration key `redis` is not supported by berth yet"]);
+    let errors = messages(Config::parse(&format!("{base}redis: {{addr: 'localhost:6379', mastername: m}}\n")));
+    assert_eq!(errors, ["configuration key `redis.mastername` is not supported by berth yet"]);
+    let c = Config::parse(&format!("{base}redis: {{addr: 'localhost:6379', pool: {{maxidle: 16}}}}\n")).unwrap();
+    assert_eq!(c.warnings, ["configuration key `redis.pool` has no effect in berth yet"]);
     let errors = messages(Config::parse("version: 0.1\nstorage: {gcs: {bucket: b}}\n"));
     assert_eq!(errors, ["configuration key `storage.gcs` is not supported by berth yet"]);
     assert!(Config::parse("version: 0.1\nstorage: {s3: {bucket: b, region: r}}\n").is_ok());
     let c = Config::parse("version: 0.1\nstorage: {inmemory: {}, cache: {blobdescriptor: inmemory}}\nauth:\n").unwrap();
     assert_eq!(c.warnings, ["configuration key `storage.cache.blobdescriptor` has no effect in berth yet"]);
     assert!(Config::read(&format!("{base}redis: {{addr: 'localhost:6379'}}\n"), Vec::new()).is_ok());
+}
+
+#[test]
+fn a_redis_blob_cache_needs_the_redis_section() {
+    let base = "version: 0.1\nstorage: {inmemory: {}, cache: {blobdescriptor: redis}}\n";
+    let errors = messages(Config::parse(base));
+    assert_eq!(errors, ["configuration key `storage.cache.blobdescriptor`: redis needs the `redis` section"]);
+    let c = Config::parse(&format!("{base}redis: {{addr: 'localhost:6379'}}\n")).unwrap();
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    let old_name = "version: 0.1\nstorage: {inmemory: {}, cache: {layerinfo: redis}}\n";
+    assert_eq!(messages(Config::parse(old_name)).len(), 1);
 }
 
 #[test]

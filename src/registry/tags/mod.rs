@@ -3,6 +3,7 @@
 
 pub mod history;
 pub mod immutable;
+pub mod locks;
 pub mod moves;
 pub mod pattern;
 pub mod retention;

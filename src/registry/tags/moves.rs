@@ -3,52 +3,15 @@
 //!
 //! Every change of a tag takes that tag's lock, so a move that checks where
 //! its tags point (compare-and-swap) and then writes cannot interleave with
-//! another change of the same tags in this process. A move of several tags
+//! another change of the same tags, in this process and, when replicas share
+//! locks (`locks.rs`), in every replica. A move of several tags
 //! takes all their locks, checks everything, and only then writes: all or
 //! nothing.
 
-use std::{
-    collections::{BTreeMap, BTreeSet},
-    hash::{BuildHasher, RandomState},
-};
-
-use tokio::sync::{Mutex, MutexGuard};
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::history::Via;
 use crate::registry::{Digest, RegistryError, RepoName, Tag, layout};
-
-/// How many locks tags share. A collision only makes two unrelated tag
-/// changes wait for each other.
-const STRIPES: usize = 64;
-
-/// The tag locks, by a hash of repository and tag.
-pub(crate) struct TagLocks {
-    stripes: Vec<Mutex<()>>,
-    hasher: RandomState,
-}
-
-impl Default for TagLocks {
-    fn default() -> Self {
-        TagLocks { stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(), hasher: RandomState::new() }
-    }
-}
-
-impl TagLocks {
-    /// Locks every tag, in stripe order so two callers never deadlock.
-    pub(crate) async fn lock<'a>(
-        &self,
-        name: &RepoName,
-        tags: impl IntoIterator<Item = &'a Tag>,
-    ) -> Vec<MutexGuard<'_, ()>> {
-        let stripes: BTreeSet<usize> =
-            tags.into_iter().map(|tag| self.hasher.hash_one((name, tag)) as usize % STRIPES).collect();
-        let mut guards = Vec::with_capacity(stripes.len());
-        for stripe in stripes {
-            guards.push(self.stripes[stripe].lock().await);
-        }
-        guards
-    }
-}
 
 /// Tags to point at manifests of one repository, at once.
 #[derive(Debug, Clone)]
@@ -84,7 +47,7 @@ impl crate::registry::Registry {
         if !self.exists(&layout::manifests(name)).await? {
             return Err(RegistryError::NameUnknown(name.clone()));
         }
-        let _locks = self.tag_locks.lock(name, moves.set.keys().chain(moves.expect.keys())).await;
+        let _locks = self.tag_locks.lock(name, moves.set.keys().chain(moves.expect.keys())).await?;
         for (tag, expected) in &moves.expect {
             let actual = self.read_link(&layout::tag_current(name, tag)).await?;
             if &actual != expected {
@@ -150,7 +113,7 @@ impl crate::registry::Registry {
         digest: &Digest,
         by: &str,
     ) -> Result<(), RegistryError> {
-        let _lock = self.tag_locks.lock(name, [tag]).await;
+        let _lock = self.tag_locks.lock(name, [tag]).await?;
         let current = self.read_link(&layout::tag_current(name, tag)).await?;
         self.check_mutable(name, tag, (current.as_ref(), Some(digest)), "push")?;
         self.write_tag(name, tag, digest, Via::Push, by).await
@@ -159,7 +122,7 @@ impl crate::registry::Registry {
     /// Deletes a tag if it still points at `expected` and no rule makes it
     /// immutable; false (and nothing changed) otherwise.
     pub async fn delete_tag_if(&self, name: &RepoName, tag: &Tag, expected: &Digest) -> Result<bool, RegistryError> {
-        let _lock = self.tag_locks.lock(name, [tag]).await;
+        let _lock = self.tag_locks.lock(name, [tag]).await?;
         let current = self.read_link(&layout::tag_current(name, tag)).await?;
         if current.as_ref() != Some(expected) || self.immutable_rule(name, tag).is_some() {
             return Ok(false);
@@ -172,7 +135,7 @@ impl crate::registry::Registry {
     /// Deletes tags (a tag DELETE, or those a manifest DELETE takes along),
     /// refusing all of them when one is immutable.
     pub(crate) async fn delete_tags(&self, name: &RepoName, tags: &[Tag]) -> Result<(), RegistryError> {
-        let _locks = self.tag_locks.lock(name, tags).await;
+        let _locks = self.tag_locks.lock(name, tags).await?;
         for tag in tags {
             let current = self.read_link(&layout::tag_current(name, tag)).await?;
             self.check_mutable(name, tag, (current.as_ref(), None), "delete")?;
