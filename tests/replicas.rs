@@ -5,21 +5,23 @@
 //! loses nothing the other acknowledged, and answers stay right while Redis
 //! is down.
 //!
-//! The storage section is a parameter: `BERTH_REPLICAS_STORAGE` holds the
-//! body of a `storage:` section (indented by two spaces, e.g. an `s3:`
-//! block); by default both replicas use the filesystem driver on one temp
-//! root.
+//! Every scenario runs twice: on one filesystem root, and on one bucket of
+//! a garage (tests/support/garage.rs; skipped, loudly, without a garage
+//! binary, and failing then when `BERTH_REQUIRE_GARAGE` is set, as in CI).
 
 // The api tests' helpers; this suite uses a few of them.
 #[allow(dead_code)]
 #[path = "api/common.rs"]
 mod common;
+#[path = "support/garage.rs"]
+mod garage;
 #[path = "replicas/redis_server.rs"]
 mod redis_server;
 
 use std::time::Duration;
 
 use common::{OCI_MANIFEST, Registry, expect_error, hdr, json, sha256, start_config, with_param};
+use garage::Garage;
 use redis_server::RedisServer;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -30,30 +32,60 @@ struct Replicas {
     b: Registry,
     redis: RedisServer,
     _dir: tempfile::TempDir,
+    _garage: Option<Garage>,
 }
 
-/// The body of the replicas' `storage:` section.
-fn storage(dir: &tempfile::TempDir) -> String {
-    std::env::var("BERTH_REPLICAS_STORAGE")
-        .unwrap_or_else(|_| format!("  filesystem:\n    rootdirectory: '{}'\n", dir.path().join("root").display()))
+/// The storage both replicas share.
+#[derive(Clone, Copy)]
+enum Storage {
+    Filesystem,
+    S3,
+}
+
+/// Runs a scenario on each storage, as two tests named after it.
+macro_rules! on_each_storage {
+    ($scenario:ident) => {
+        mod $scenario {
+            #[tokio::test(flavor = "multi_thread")]
+            async fn filesystem() {
+                super::$scenario(super::Storage::Filesystem).await
+            }
+
+            #[tokio::test(flavor = "multi_thread")]
+            async fn s3() {
+                super::$scenario(super::Storage::S3).await
+            }
+        }
+    };
 }
 
 /// Starts Redis and two replicas on one storage; `extra` is YAML added to
-/// replica A's configuration only. Returns once both listen to the channel.
-async fn replicas(extra: &str) -> Replicas {
+/// replica A's configuration only. Returns once both listen to the channel;
+/// `None` when the storage is S3 and no garage is installed.
+async fn replicas(storage: Storage, extra: &str) -> Option<Replicas> {
     let dir = tempfile::tempdir().expect("tempdir");
+    let (section, garage) = match storage {
+        Storage::Filesystem => {
+            (format!("  filesystem:\n    rootdirectory: '{}'\n", dir.path().join("root").display()), None)
+        }
+        // Blob reads are served by berth, not redirected to the bucket, so
+        // that both replicas' answers are checked byte for byte.
+        Storage::S3 => {
+            let garage = Garage::start()?;
+            (format!("{}  redirect:\n    disable: true\n", garage.storage_yaml("/replicas")), Some(garage))
+        }
+    };
     let redis = RedisServer::start();
     let config = |extra: &str| {
         format!(
-            "version: 0.1\nlog:\n  accesslog:\n    disabled: true\nhttp:\n  addr: 127.0.0.1:0\n  secret: one-secret-for-all-replicas\nstorage:\n{}  delete:\n    enabled: true\nredis:\n  addr: 127.0.0.1:{}\n{extra}",
-            storage(&dir),
+            "version: 0.1\nlog:\n  accesslog:\n    disabled: true\nhttp:\n  addr: 127.0.0.1:0\n  secret: one-secret-for-all-replicas\nstorage:\n{section}  delete:\n    enabled: true\nredis:\n  addr: 127.0.0.1:{}\n{extra}",
             redis.port
         )
     };
     let a = start_config(&config(extra)).await;
     let b = start_config(&config("")).await;
     redis.wait_for_subscribers(2).await;
-    Replicas { a, b, redis, _dir: dir }
+    Some(Replicas { a, b, redis, _dir: dir, _garage: garage })
 }
 
 impl Replicas {
@@ -97,11 +129,12 @@ async fn catalog(reg: &Registry) -> Value {
     json(reg.get("/v2/_catalog").await).await["repositories"].clone()
 }
 
+on_each_storage!(what_a_writes_b_serves_at_once);
+
 /// Reads through B (so B caches the answers), writes through A, and reads
 /// through B again at once: tags, catalog, a re-pointed tag and deletes.
-#[tokio::test]
-async fn what_a_writes_b_serves_at_once() {
-    let r = replicas("").await;
+async fn what_a_writes_b_serves_at_once(storage: Storage) {
+    let Some(r) = replicas(storage, "").await else { return };
     for _ in 0..2 {
         assert_eq!(target(&r.b, "web/app", "v1").await, None);
         assert_eq!(tags(&r.b, "web/app").await, Value::Null);
@@ -132,11 +165,12 @@ async fn manifest_of(reg: &Registry, name: &str, digest: &str) -> Vec<u8> {
     r.await.expect("GET").bytes().await.expect("body").to_vec()
 }
 
+on_each_storage!(a_chunked_upload_alternating_between_replicas_completes);
+
 /// POST on A, chunks through B, A, B, the status through both after each,
 /// the PUT through B: the blob has the right digest and bytes through both.
-#[tokio::test]
-async fn a_chunked_upload_alternating_between_replicas_completes() {
-    let r = replicas("").await;
+async fn a_chunked_upload_alternating_between_replicas_completes(storage: Storage) {
+    let Some(r) = replicas(storage, "").await else { return };
     let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
     let mut location = r.a.start_upload("alt/blob").await;
     let mut offset = 0;
@@ -165,12 +199,13 @@ async fn a_chunked_upload_alternating_between_replicas_completes() {
     r.stop().await;
 }
 
+on_each_storage!(concurrent_promotes_through_both_replicas_have_one_winner);
+
 /// Many rounds of a promote sent through A and B at once, both expecting
 /// what they read: each round exactly one wins, and the tag points where
 /// the winner set it.
-#[tokio::test]
-async fn concurrent_promotes_through_both_replicas_have_one_winner() {
-    let r = replicas("").await;
+async fn concurrent_promotes_through_both_replicas_have_one_winner(storage: Storage) {
+    let Some(r) = replicas(storage, "").await else { return };
     let mut digests = Vec::new();
     for seed in ["x", "y", "z"] {
         digests.push(r.a.push_image("race/app", seed, seed).await.0);
@@ -205,14 +240,15 @@ async fn post_moves(reg: &Registry, body: &Value) -> (u16, Value) {
     (status, serde_json::from_slice(&r.bytes().await.expect("body")).unwrap_or(Value::Null))
 }
 
+on_each_storage!(collection_through_one_while_pushing_through_the_other_loses_nothing);
+
 /// A collects every 100 ms with a grace period of 2 s, deleting untagged
 /// manifests, while B pushes images and deletes some: every image B
 /// acknowledged and kept pulls whole through both, and what B deleted is
 /// swept once the grace period passed.
-#[tokio::test]
-async fn collection_through_one_while_pushing_through_the_other_loses_nothing() {
+async fn collection_through_one_while_pushing_through_the_other_loses_nothing(storage: Storage) {
     let gc = "berth:\n  gc:\n    interval: 100ms\n    grace: 2s\n    deleteuntagged: true\n";
-    let r = replicas(gc).await;
+    let Some(r) = replicas(storage, gc).await else { return };
     let mut kept = Vec::new();
     let mut dropped = Vec::new();
     for i in 0..40 {
@@ -246,12 +282,13 @@ async fn collection_through_one_while_pushing_through_the_other_loses_nothing() 
     r.stop().await;
 }
 
+on_each_storage!(answers_stay_right_while_redis_is_down);
+
 /// Redis stops while both replicas cache answers: writes through A still
 /// succeed and B serves them, tag moves still work, and once Redis is back
 /// the replicas resubscribe and a write through A is again seen at once.
-#[tokio::test]
-async fn answers_stay_right_while_redis_is_down() {
-    let mut r = replicas("").await;
+async fn answers_stay_right_while_redis_is_down(storage: Storage) {
+    let Some(mut r) = replicas(storage, "").await else { return };
     let (d1, _) = r.a.push_image("down/app", "latest", "one").await;
     assert_eq!(target(&r.b, "down/app", "latest").await, Some(d1.clone()));
     assert_eq!(tags(&r.b, "down/app").await, json!(["latest"]));

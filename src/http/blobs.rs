@@ -35,7 +35,13 @@ pub async fn handle(app: &App, req: &Req, name: &RepoName, digest: &str) -> Resu
 }
 
 async fn get(app: &App, req: &Req, name: &RepoName, digest: &Digest) -> Result<Reply, ApiError> {
-    let info = app.registry.stat_blob(name, digest).await?;
+    // A HEAD may tell a pushing client to skip an upload, so it claims the
+    // blob against collection; a GET is a pull and claims nothing.
+    let info = if req.method == Method::HEAD {
+        app.registry.stat_blob(name, digest).await?
+    } else {
+        app.registry.stat_blob_for_pull(name, digest).await?
+    };
     // As distribution: a 307 to the storage's signed URL, ranges and all
     // left to the storage, and still a pull event.
     if let Some(url) = app.registry.blob_redirect(digest, &req.method).await? {

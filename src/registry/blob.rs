@@ -16,7 +16,19 @@ impl super::Registry {
     /// Size of a blob if the repository has it. A client that is told a
     /// blob exists may skip uploading it, so this claims it (`claim.rs`).
     pub async fn stat_blob(&self, name: &RepoName, digest: &Digest) -> Result<BlobInfo, RegistryError> {
-        match (self.linked(&layout::layer_link(name, digest), digest).await?, &self.proxy) {
+        self.find_blob(name, digest, true).await
+    }
+
+    /// Size of a blob being pulled. A pull makes no reference to it, so
+    /// nothing is claimed: pulls of old content cost no touch.
+    pub async fn stat_blob_for_pull(&self, name: &RepoName, digest: &Digest) -> Result<BlobInfo, RegistryError> {
+        self.find_blob(name, digest, false).await
+    }
+
+    async fn find_blob(&self, name: &RepoName, digest: &Digest, claim: bool) -> Result<BlobInfo, RegistryError> {
+        let link = layout::layer_link(name, digest);
+        let size = if claim { self.linked(&link, digest).await? } else { self.linked_unclaimed(&link, digest).await? };
+        match (size, &self.proxy) {
             (Some(size), _) => Ok(BlobInfo { digest: digest.clone(), size }),
             (None, Some(proxy)) => self.proxied_stat(proxy, name, digest).await,
             (None, None) => Err(RegistryError::BlobUnknown(digest.clone())),
@@ -34,7 +46,7 @@ impl super::Registry {
         len: u64,
     ) -> Result<ByteStream, RegistryError> {
         if let Some(proxy) = &self.proxy
-            && self.linked(&layout::layer_link(name, &info.digest), &info.digest).await?.is_none()
+            && self.linked_unclaimed(&layout::layer_link(name, &info.digest), &info.digest).await?.is_none()
         {
             return self.proxied_read(proxy, name, info, (start, len)).await;
         }

@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::Value;
 
 use super::{Digest, RegistryError, RepoName, layout};
+use crate::storage::Stat;
 
 /// How deep a claim follows indexes of indexes.
 const MAX_DEPTH: usize = 8;
@@ -128,19 +129,35 @@ impl super::Registry {
     /// Size of the bytes of `digest` when the link at `link` names it and
     /// both exist, after claiming both; `None` when either is missing.
     pub(super) async fn linked(&self, link: &str, digest: &Digest) -> Result<Option<u64>, RegistryError> {
+        let Some((link_stat, data_stat)) = self.link_stats(link, digest).await? else {
+            return Ok(None);
+        };
+        // The bytes first: when a sweep took them after the stats, the link
+        // is left as old as it was, for the same collection to remove,
+        // instead of being renewed into a link to nothing.
+        let data = layout::blob_data(digest);
+        let claimed = self.claim(&data, data_stat.modified).await? && self.claim(link, link_stat.modified).await?;
+        Ok(claimed.then_some(data_stat.size))
+    }
+
+    /// Size of the bytes of `digest` when the link at `link` names it and
+    /// both exist, claiming nothing: for reads that make no reference (a
+    /// pull), which must not pay for a touch (on S3, a copy and a second).
+    pub(super) async fn linked_unclaimed(&self, link: &str, digest: &Digest) -> Result<Option<u64>, RegistryError> {
+        Ok(self.link_stats(link, digest).await?.map(|(_, data)| data.size))
+    }
+
+    /// The stats of a link that names `digest` and of the bytes it names;
+    /// `None` when the link names something else or either is missing.
+    async fn link_stats(&self, link: &str, digest: &Digest) -> Result<Option<(Stat, Stat)>, RegistryError> {
         if self.read_link(link).await?.as_ref() != Some(digest) {
             return Ok(None);
         }
         let data = layout::blob_data(digest);
-        let (link_stat, data_stat) = match (self.driver.stat(link).await, self.driver.stat(&data).await) {
-            (Ok(l), Ok(d)) => (l, d),
-            (Err(e), _) | (_, Err(e)) if e.is_not_found() => return Ok(None),
-            (Err(e), _) | (_, Err(e)) => return Err(e.into()),
-        };
-        // The bytes first: when a sweep took them after the stats above, the
-        // link is left as old as it was, for the same collection to remove,
-        // instead of being renewed into a link to nothing.
-        let claimed = self.claim(&data, data_stat.modified).await? && self.claim(link, link_stat.modified).await?;
-        Ok(claimed.then_some(data_stat.size))
+        match (self.driver.stat(link).await, self.driver.stat(&data).await) {
+            (Ok(l), Ok(d)) => Ok(Some((l, d))),
+            (Err(e), _) | (_, Err(e)) if e.is_not_found() => Ok(None),
+            (Err(e), _) | (_, Err(e)) => Err(e.into()),
+        }
     }
 }

@@ -95,6 +95,21 @@ async fn a_blob_head_claims_old_content() {
     reg.stop().await;
 }
 
+/// A pull makes no reference, so a blob GET claims nothing: on S3 a claim
+/// costs a copy and a second, which a pull of old layers must not pay.
+#[tokio::test]
+async fn a_blob_get_claims_nothing() {
+    let reg = start_with(true, "berth:\n  gc:\n    grace: 1h\n").await;
+    let (digest, data, link) = old_blob(&reg, "g/pull", b"old bytes, pulled").await;
+    let before = [mtime(&data), mtime(&link)];
+
+    let r = reg.get(&format!("/v2/g/pull/blobs/{digest}")).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(&r.bytes().await.unwrap()[..], b"old bytes, pulled");
+    assert_eq!([mtime(&data), mtime(&link)], before, "a GET touched the blob");
+    reg.stop().await;
+}
+
 /// Content that is gone is never claimed: the HEAD that would claim it
 /// answers 404, even while the read cache still remembers it.
 #[tokio::test]
