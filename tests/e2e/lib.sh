@@ -240,6 +240,76 @@ registry_bin() {
   esac
 }
 
+# ---------------------------------------------------------------- S3 (garage)
+
+GARAGE=${GARAGE:-$(command -v garage || echo "$REPO_ROOT/target/tools/bin/garage")}
+S3_ACCESS=GK0123456789abcdef01234567
+S3_SECRET=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+S3_BUCKET=berth-e2e
+GARAGE_PID=
+
+# start_garage: a single-node garage with the bucket, S3 on 127.0.0.1:$S3_PORT; once per
+# suite (a second call does nothing).
+start_garage() {
+  [ -n "$GARAGE_PID" ] && return 0
+  local dir=$WORK/garage rpc admin
+  mkdir -p "$dir"
+  rpc=$(free_port) S3_PORT=$(free_port) admin=$(free_port)
+  cat >"$dir/garage.toml" <<EOF
+metadata_dir = "$dir/meta"
+data_dir = "$dir/data"
+db_engine = "sqlite"
+replication_factor = 1
+rpc_bind_addr = "127.0.0.1:$rpc"
+rpc_public_addr = "127.0.0.1:$rpc"
+rpc_secret = "3c2f6b1d8e9a7c4b5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4"
+[s3_api]
+s3_region = "garage"
+api_bind_addr = "127.0.0.1:$S3_PORT"
+root_domain = ".s3.localhost"
+[admin]
+api_bind_addr = "127.0.0.1:$admin"
+admin_token = "e2e-admin-token"
+EOF
+  chmod 600 "$dir/garage.toml"
+  GARAGE_DEFAULT_ACCESS_KEY=$S3_ACCESS GARAGE_DEFAULT_SECRET_KEY=$S3_SECRET \
+    GARAGE_DEFAULT_BUCKET=$S3_BUCKET \
+    "$GARAGE" -c "$dir/garage.toml" server --single-node --default-bucket >"$dir/log" 2>&1 &
+  GARAGE_PID=$!
+  track_pid "$GARAGE_PID"
+  wait_http "http://127.0.0.1:$admin/health" 30 "$GARAGE_PID" || { tail -20 "$dir/log" >&2; return 1; }
+  echo "# garage on 127.0.0.1:$S3_PORT (pid $GARAGE_PID)"
+}
+
+# s3_storage_yaml ROOTDIRECTORY: the `s3:` block of a storage section (indented for it) for
+# the garage of start_garage, below ROOTDIRECTORY in the bucket.
+s3_storage_yaml() {
+  cat <<EOF
+  s3:
+    region: garage
+    regionendpoint: http://127.0.0.1:$S3_PORT
+    forcepathstyle: true
+    bucket: $S3_BUCKET
+    accesskey: $S3_ACCESS
+    secretkey: $S3_SECRET
+    secure: false
+    rootdirectory: $1
+EOF
+}
+
+# storage_yaml KIND ROOTDIR: the storage driver block of start_registry. With
+# E2E_STORAGE=s3, berth stores in garage (started beforehand by the suite's first
+# start_registry) below ROOTDIR, so the client suites drive the S3 driver as they drive
+# the filesystem one; blob reads then redirect the clients to the bucket, as
+# distribution's S3 setups do.
+storage_yaml() {
+  if [ "${E2E_STORAGE:-filesystem}" = s3 ] && [ "$1" = berth ]; then
+    s3_storage_yaml "$2"
+  else
+    printf '  filesystem:\n    rootdirectory: %s\n' "$2"
+  fi
+}
+
 # start_registry KIND ROOTDIR: writes a config, starts `BIN serve CONFIG`, waits for /v2/.
 # Sets REG_PID, REG_PORT, REG (host:port for clients) and REG_URL (http://host:port).
 start_registry() {
@@ -254,6 +324,7 @@ start_registry() {
   REG_PORT=$(free_port)
   cfg=$WORK/$kind-$REG_PORT.yml
   log=$WORK/$kind-$REG_PORT.log
+  if [ "${E2E_STORAGE:-filesystem}" = s3 ] && [ "$kind" = berth ]; then start_garage; fi
   cat >"$cfg" <<EOF
 version: 0.1
 log:
@@ -261,8 +332,7 @@ log:
 http:
   addr: 127.0.0.1:$REG_PORT
 storage:
-  filesystem:
-    rootdirectory: $root
+$(storage_yaml "$kind" "$root")
   delete:
     enabled: true
 EOF

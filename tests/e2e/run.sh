@@ -14,6 +14,9 @@
 #              runs berth as a pull-through cache of berth and of the reference: these
 #              eight only run for KIND berth), or the name of
 #              another tests/e2e/NAME.sh, which is run with KIND as its argument
+#   E2E_STORAGE=s3: berth stores in a garage bucket (tests/e2e/lib.sh, storage_yaml) instead
+#   of a directory, for the suites that start it with start_registry (skopeo podman buildah
+#   docker: .ci/run runs them so, with s3).
 #   compat.sh always runs berth and the reference against each other, and gc.sh always
 #   collects with berth and compares with the reference's collector (both need $BERTH).
 # E2E_SUITE_TIMEOUT (default 900 s) bounds each suite.
@@ -86,7 +89,7 @@ for s in "${SUITES[@]}"; do
   esac
 done
 
-echo "=== results against $KIND ($((SECONDS - start)) s)"
+echo "=== results against $KIND on ${E2E_STORAGE:-filesystem} ($((SECONDS - start)) s)"
 printf '  %s\n' "${RESULTS[@]}"
 echo "$TOTAL_PASSED passed, $TOTAL_FAILED failed"
 [ "$TOTAL_FAILED" = 0 ]

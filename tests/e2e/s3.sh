@@ -11,42 +11,8 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 e2e_init "$@"
 
-GARAGE=${GARAGE:-$(command -v garage || echo "$REPO_ROOT/target/tools/bin/garage")}
 TLS=--tls-verify=false
 COPY=(sk copy --src-tls-verify=false --dest-tls-verify=false)
-ACCESS=GK0123456789abcdef01234567
-SECRET=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
-BUCKET=berth-e2e
-
-# start_garage: a single-node garage with the bucket, S3 on 127.0.0.1:$S3_PORT.
-start_garage() {
-  local dir=$WORK/garage rpc admin
-  mkdir -p "$dir"
-  rpc=$(free_port) S3_PORT=$(free_port) admin=$(free_port)
-  cat >"$dir/garage.toml" <<EOF
-metadata_dir = "$dir/meta"
-data_dir = "$dir/data"
-db_engine = "sqlite"
-replication_factor = 1
-rpc_bind_addr = "127.0.0.1:$rpc"
-rpc_public_addr = "127.0.0.1:$rpc"
-rpc_secret = "3c2f6b1d8e9a7c4b5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4"
-[s3_api]
-s3_region = "garage"
-api_bind_addr = "127.0.0.1:$S3_PORT"
-root_domain = ".s3.localhost"
-[admin]
-api_bind_addr = "127.0.0.1:$admin"
-admin_token = "e2e-admin-token"
-EOF
-  chmod 600 "$dir/garage.toml"
-  GARAGE_DEFAULT_ACCESS_KEY=$ACCESS GARAGE_DEFAULT_SECRET_KEY=$SECRET GARAGE_DEFAULT_BUCKET=$BUCKET \
-    "$GARAGE" -c "$dir/garage.toml" server --single-node --default-bucket >"$dir/log" 2>&1 &
-  GARAGE_PID=$!
-  track_pid "$GARAGE_PID"
-  wait_http "http://127.0.0.1:$admin/health" 30 "$GARAGE_PID" || { tail -20 "$dir/log" >&2; return 1; }
-  echo "# garage on 127.0.0.1:$S3_PORT (pid $GARAGE_PID)"
-}
 
 # start_on_s3 KIND ROOTDIRECTORY: KIND serving the bucket below ROOTDIRECTORY.
 start_on_s3() {
@@ -61,15 +27,7 @@ http:
   addr: 127.0.0.1:$port
   secret: e2e-s3-secret
 storage:
-  s3:
-    region: garage
-    regionendpoint: http://127.0.0.1:$S3_PORT
-    forcepathstyle: true
-    bucket: $BUCKET
-    accesskey: $ACCESS
-    secretkey: $SECRET
-    secure: false
-    rootdirectory: $root
+$(s3_storage_yaml "$root")
   delete:
     enabled: true
 EOF
