@@ -51,9 +51,10 @@ struct Image {
 
 /// Pushes an image with a config and a layer of `layer_len` bytes, the
 /// layer in one request when `chunks` is empty, else in PATCHes of those
-/// sizes and one of the rest. Requests go to `regs` in turn.
+/// sizes and one of the rest. The config goes to the first of `regs`, the
+/// layer's requests to each in turn, the manifest to the last.
 async fn push(regs: &[&Registry], name: &'static str, tag: &'static str, layer_len: usize, chunks: &[usize]) -> Image {
-    let seed = tag.len() as u8 ^ name.len() as u8;
+    let seed = name.bytes().chain(tag.bytes()).fold(0u8, |s, c| s.wrapping_mul(31).wrapping_add(c));
     let config = format!("{{\"architecture\":\"amd64\",\"os\":\"linux\",\"image\":\"{name}:{tag}\"}}").into_bytes();
     let layer = payload(layer_len, seed);
     regs[0].push_blob(name, &config).await;
@@ -120,31 +121,31 @@ async fn assert_deleted(reg: &Registry, img: &Image) {
     }
 }
 
-/// A replica whose node is down: each request fails with a 5xx and an OCI
-/// error body, or (from a cache) serves the exact bytes; never a 404 for
-/// what exists, never a dropped connection. Returns how many failed.
+/// A replica whose node is down: each request fails as a storage error
+/// does, or (from a cache) serves the exact bytes; never a 404 for what
+/// exists, never a dropped connection. Returns how many failed.
 async fn failures_while_down(reg: &Registry, img: &Image) -> usize {
     let mut paths = vec![(format!("/v2/{}/manifests/{}", img.name, img.digest), img.manifest.clone())];
     paths.extend(img.blobs.iter().map(|b| (format!("/v2/{}/blobs/{}", img.name, sha256(b)), b.clone())));
     let mut failed = 0;
     for (path, bytes) in paths {
+        let r = reg.head(&path).await;
+        assert!([200, 500].contains(&r.status().as_u16()), "HEAD {path}: {}", r.status());
         let r = reg.get(&path).await;
         if r.status() == 200 {
             assert!(r.bytes().await.expect("the whole body") == bytes, "{path} from a cache");
         } else {
-            expect_unavailable(r).await;
+            expect_storage_error(r).await;
             failed += 1;
         }
     }
     failed
 }
 
-/// A 5xx with an OCI error body.
-async fn expect_unavailable(r: Response) {
-    let (url, status) = (r.url().to_string(), r.status());
-    let body = r.bytes().await.expect("the whole body");
-    assert!(status.is_server_error(), "{url}: {status} {}", String::from_utf8_lossy(&body));
-    assert!(!codes_of(&body).is_empty(), "{url}");
+/// A storage that does not answer is a storage error: 500 `UNKNOWN` with
+/// an OCI error body, as distribution answers.
+async fn expect_storage_error(r: Response) {
+    expect_error(r, 500, "UNKNOWN").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -154,44 +155,18 @@ async fn berth_keeps_serving_with_one_node_stopped() {
     // A layer in PATCHes below and above S3's 5 MiB part minimum.
     let mut acked = vec![
         push(&[&a], "cluster/app", "v1", 1000, &[]).await,
-        push(&[&a], "cluster/big", "v1", 14 * MIB + 5, &[3 * MIB, 6 * MIB, 2 * MIB]).await,
+        push(&[&a], "cluster/big", "v1", 11 * MIB + 5, &[3 * MIB, 6 * MIB, MIB]).await,
     ];
     let doomed = push(&[&a], "cluster/doomed", "v1", 3000, &[]).await;
 
     cluster.stop(2);
-    for img in acked.iter().chain([&doomed]) {
-        assert_serves(&a, img).await;
-        assert_serves(&b, img).await;
-    }
-    let through_a = push(&[&a], "cluster/during", "a", 2 * MIB, &[]).await;
-    assert_serves(&b, &through_a).await;
-    let through_b = push(&[&b], "cluster/during", "b", 2 * MIB + 1, &[]).await;
-    assert_serves(&a, &through_b).await;
-    let alternating = push(&[&a, &b], "cluster/alternating", "v1", 9 * MIB + 3, &[2 * MIB, 6 * MIB]).await;
-    assert_serves(&a, &alternating).await;
-    assert_serves(&b, &alternating).await;
-    acked.extend([through_a, through_b, alternating]);
-    assert_eq!(b.delete(&format!("/v2/{}/manifests/{}", doomed.name, doomed.digest)).await.status(), 202);
-    assert_deleted(&b, &doomed).await;
-    assert_deleted(&a, &doomed).await;
-
+    with_a_node_down(&a, &b, &mut acked, &doomed).await;
     cluster.start_node(2);
-    cluster.stop(0);
-    for img in &acked {
-        assert_serves(&b, img).await;
-    }
-    assert_deleted(&b, &doomed).await;
-    let after = push(&[&b], "cluster/after", "v1", 6 * MIB, &[]).await;
-    assert_serves(&b, &after).await;
-    // A's node is gone: A fails, but only with 5xx answers.
-    let failed = failures_while_down(&a, &acked[1]).await;
-    assert!(failed > 0, "A reads nothing without its node");
-    let blob = payload(100, 42);
-    let r = a.req(Method::POST, &format!("/v2/cluster/app/blobs/uploads/?digest={}", sha256(&blob))).body(blob);
-    expect_unavailable(r.send().await.expect("an answer")).await;
 
+    cluster.stop(0);
+    acked.push(with_the_node_of_a_down(&a, &b, &acked, &doomed).await);
     cluster.start_node(0);
-    acked.push(after);
+
     for img in &acked {
         assert_serves(&a, img).await;
     }
@@ -200,4 +175,43 @@ async fn berth_keeps_serving_with_one_node_stopped() {
     assert_serves(&b, &back).await;
     a.stop().await;
     b.stop().await;
+}
+
+/// Node 2, which neither replica talks to, is down: both serve everything,
+/// pushes through either (and an upload alternating between them) are
+/// served by the other, and `doomed` is deleted. Adds the pushes to `acked`.
+async fn with_a_node_down(a: &Registry, b: &Registry, acked: &mut Vec<Image>, doomed: &Image) {
+    for img in acked.iter().chain([doomed]) {
+        assert_serves(a, img).await;
+        assert_serves(b, img).await;
+    }
+    let through_a = push(&[a], "cluster/during", "a", 2 * MIB, &[]).await;
+    assert_serves(b, &through_a).await;
+    let through_b = push(&[b], "cluster/during", "b", 2 * MIB + 1, &[]).await;
+    assert_serves(a, &through_b).await;
+    let alternating = push(&[a, b], "cluster/alternating", "v1", 9 * MIB + 3, &[2 * MIB, 6 * MIB]).await;
+    assert_serves(a, &alternating).await;
+    assert_serves(b, &alternating).await;
+    acked.extend([through_a, through_b, alternating]);
+    assert_eq!(b.delete(&format!("/v2/{}/manifests/{}", doomed.name, doomed.digest)).await.status(), 202);
+    assert_deleted(b, doomed).await;
+    assert_deleted(a, doomed).await;
+}
+
+/// Node 0, A's, is down (node 2 is back, but missed what was written while
+/// it was down): B serves everything acknowledged and takes a push; A
+/// fails with storage errors. Returns B's push.
+async fn with_the_node_of_a_down(a: &Registry, b: &Registry, acked: &[Image], doomed: &Image) -> Image {
+    for img in acked {
+        assert_serves(b, img).await;
+    }
+    assert_deleted(b, doomed).await;
+    let after = push(&[b], "cluster/after", "v1", 2 * MIB, &[]).await;
+    assert_serves(b, &after).await;
+    let failed = failures_while_down(a, &acked[1]).await;
+    assert!(failed > 0, "A reads nothing without its node");
+    let blob = payload(100, 42);
+    let r = a.req(Method::POST, &format!("/v2/cluster/app/blobs/uploads/?digest={}", sha256(&blob))).body(blob);
+    expect_storage_error(r.send().await.expect("an answer")).await;
+    after
 }

@@ -166,9 +166,10 @@ impl Cluster {
         let node = &mut self.nodes[i];
         node.spawn(&["server"], &[]);
         node.wait_for("up", |n| n.admin_get("/health").is_some());
-        // A node counts a peer as up only over a connection it opened
-        // itself, and retries a lost one 30 s or more later: ask each pair
-        // to connect now, as an operator would.
+        // The others count the node down until they reconnect themselves,
+        // which garage 2.5.0 tried only ~30 s after the loss here (even with
+        // the node connected to them): ask each pair to connect now, as an
+        // operator would.
         for j in (0..self.nodes.len()).filter(|&j| j != i && self.nodes[j].child.is_some()) {
             self.nodes[i].cli(&["node", "connect", &self.ids[j]]);
             self.nodes[j].cli(&["node", "connect", &self.ids[i]]);
