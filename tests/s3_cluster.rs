@@ -198,8 +198,8 @@ async fn with_a_node_down(a: &Registry, b: &Registry, acked: &mut Vec<Image>, do
     assert_deleted(a, doomed).await;
 }
 
-/// Node 0, A's, is down (node 2 is back, but missed what was written while
-/// it was down): B serves everything acknowledged and takes a push; A
+/// Node 0, A's, is down (node 2 is back, but may not yet hold what was
+/// written while it was down: reads merge the two copies they reach): B serves everything acknowledged and takes a push; A
 /// fails with storage errors. Returns B's push.
 async fn with_the_node_of_a_down(a: &Registry, b: &Registry, acked: &[Image], doomed: &Image) -> Image {
     for img in acked {
