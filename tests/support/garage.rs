@@ -177,9 +177,10 @@ impl Cluster {
         self.wait_healthy();
     }
 
-    /// Waits until each running node reports the cluster `healthy` (all
-    /// nodes connected, every partition complete) and knows the key's
-    /// access to the bucket.
+    /// Waits until each running node reports the cluster `healthy` on its
+    /// admin API (what `garage status` and `garage health` show: all nodes
+    /// connected, every partition complete) and knows the key's access to
+    /// the bucket.
     fn wait_healthy(&self) {
         let key = format!("\"{ACCESS_KEY}\"");
         for node in self.nodes.iter().filter(|n| n.child.is_some()) {
