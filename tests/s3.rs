@@ -6,6 +6,8 @@
 #[allow(dead_code)]
 #[path = "api/common.rs"]
 mod common;
+// Only the single node here: the cluster is tests/s3_cluster.rs's.
+#[allow(dead_code)]
 #[path = "support/garage.rs"]
 mod garage;
 

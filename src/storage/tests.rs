@@ -141,6 +141,8 @@ async fn filesystem_touch_never_loses_to_a_sweep() {
     assert_eq!(std::fs::read_dir(root.path().join(".berth-tmp")).unwrap().count(), 0, "sweeps leave no trash");
 }
 
+// Only the single node here: the cluster is tests/s3_cluster.rs's.
+#[allow(dead_code)]
 #[path = "../../tests/support/garage.rs"]
 mod garage;
 
