@@ -13,6 +13,8 @@
 #[allow(dead_code)]
 #[path = "api/common.rs"]
 mod common;
+// The single-node garage only; the cluster is for tests/s3_cluster.rs.
+#[allow(dead_code)]
 #[path = "support/garage.rs"]
 mod garage;
 #[path = "replicas/redis_server.rs"]
