@@ -76,7 +76,9 @@ fn get(addr: &str, path: &str) -> String {
 #[test]
 fn unknown_and_unsupported_keys_stop_startup_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
-    for (extra, key) in [("bogus: 1\n", "bogus"), ("redis:\n  addr: localhost:6379\n", "redis")] {
+    for (extra, key) in
+        [("bogus: 1\n", "bogus"), ("redis:\n  addr: localhost:6379\n  mastername: m\n", "redis.mastername")]
+    {
         let config = write_config(dir.path(), extra);
         let out = Command::new(BERTH).arg("serve").arg(&config).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{extra}");

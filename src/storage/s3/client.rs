@@ -18,6 +18,21 @@ pub(super) struct WriteOptions {
     pub kms_key: Option<String>,
 }
 
+/// A request builder (PutObject, CreateMultipartUpload or CopyObject: three
+/// SDK types with the same setters) with berth's content type and the
+/// `WriteOptions` every new object carries.
+macro_rules! new_object {
+    ($builder:expr, $w:expr) => {
+        $builder
+            .content_type($crate::storage::s3::CONTENT_TYPE)
+            .set_storage_class($w.storage_class.clone())
+            .set_acl($w.acl.clone())
+            .set_server_side_encryption($w.encryption.clone())
+            .set_ssekms_key_id($w.kms_key.clone())
+    };
+}
+pub(super) use new_object;
+
 /// Part sizes and copy limits (distribution's names).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Sizes {

@@ -5,7 +5,7 @@
 use aws_sdk_s3::types::{CompletedPart, MetadataDirective};
 use futures_util::{StreamExt, TryStreamExt, stream};
 
-use super::{Inner, MIN_PART, keys::copy_source, multipart::Upload};
+use super::{Inner, MIN_PART, client::new_object, keys::copy_source, multipart::Upload};
 use crate::storage::StorageError;
 
 impl Inner {
@@ -29,23 +29,16 @@ impl Inner {
     }
 
     async fn copy_whole(&self, path: &str, from: &str, to: &str) -> Result<(), StorageError> {
-        let w = &self.write;
-        self.client
+        let request = self
+            .client
             .copy_object()
             .bucket(&self.bucket)
             .key(to)
             .copy_source(copy_source(&self.bucket, from))
             // Required to copy an object onto itself; harmless otherwise, as
             // berth keeps no metadata but the content type.
-            .metadata_directive(MetadataDirective::Replace)
-            .content_type(super::CONTENT_TYPE)
-            .set_storage_class(w.storage_class.clone())
-            .set_acl(w.acl.clone())
-            .set_server_side_encryption(w.encryption.clone())
-            .set_ssekms_key_id(w.kms_key.clone())
-            .send()
-            .await
-            .map_err(|e| super::error(path, e))?;
+            .metadata_directive(MetadataDirective::Replace);
+        new_object!(request, self.write).send().await.map_err(|e| super::error(path, e))?;
         Ok(())
     }
 

@@ -29,7 +29,7 @@ use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt, stream};
 
 use self::{
-    client::{Sizes, WriteOptions},
+    client::{Sizes, WriteOptions, new_object},
     keys::Keys,
 };
 use super::{ByteStream, Driver, Stat, StorageError, Writer, check_path};
@@ -130,20 +130,8 @@ impl Inner {
     }
 
     async fn put_key(&self, path: &str, key: &str, data: Bytes) -> Result<(), StorageError> {
-        let w = &self.write;
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .body(S3Body::from(data))
-            .content_type(CONTENT_TYPE)
-            .set_storage_class(w.storage_class.clone())
-            .set_acl(w.acl.clone())
-            .set_server_side_encryption(w.encryption.clone())
-            .set_ssekms_key_id(w.kms_key.clone())
-            .send()
-            .await
-            .map_err(|e| error(path, e))?;
+        let request = self.client.put_object().bucket(&self.bucket).key(key).body(S3Body::from(data));
+        new_object!(request, self.write).send().await.map_err(|e| error(path, e))?;
         Ok(())
     }
 

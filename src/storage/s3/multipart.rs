@@ -7,7 +7,7 @@ use aws_sdk_s3::{
 };
 use bytes::Bytes;
 
-use super::Inner;
+use super::{Inner, client::new_object};
 use crate::storage::StorageError;
 
 /// A multipart upload in progress and the parts it has so far, with sizes.
@@ -21,20 +21,8 @@ pub(super) struct Upload {
 impl Upload {
     /// Starts an upload to `key`.
     pub(super) async fn create(s3: &Inner, path: &str, key: &str) -> Result<Upload, StorageError> {
-        let w = &s3.write;
-        let out = s3
-            .client
-            .create_multipart_upload()
-            .bucket(&s3.bucket)
-            .key(key)
-            .content_type(super::CONTENT_TYPE)
-            .set_storage_class(w.storage_class.clone())
-            .set_acl(w.acl.clone())
-            .set_server_side_encryption(w.encryption.clone())
-            .set_ssekms_key_id(w.kms_key.clone())
-            .send()
-            .await
-            .map_err(|e| super::error(path, e))?;
+        let request = s3.client.create_multipart_upload().bucket(&s3.bucket).key(key);
+        let out = new_object!(request, s3.write).send().await.map_err(|e| super::error(path, e))?;
         let id = out.upload_id().ok_or_else(|| super::protocol(path, "CreateMultipartUpload without an upload id"))?;
         Ok(Upload { key: key.to_owned(), id: id.to_owned(), parts: Vec::new() })
     }
