@@ -138,7 +138,7 @@ async fn race_touches_with_a_sweep<D: Driver>(
         // may still find it back on S3: a touch's copy that read the object
         // before the delete can land after it, as a new version. Safe (the
         // touch succeeded and the marker is there), and only then allowed.
-        assert!(exists == !gone || (exists && touched.contains(dir)), "round {round}: {dir}: {gone} {exists}");
+        assert!(exists != gone || (exists && touched.contains(dir)), "round {round}: {dir}: {gone} {exists}");
     }
 }
 
