@@ -310,6 +310,22 @@ storage_yaml() {
   fi
 }
 
+# verify_pushed_images LABEL OUTDIR: the test images pushed as e2e/oci:v1,v2 (OCI),
+# e2e/v2s2:v1 (docker schema2) and e2e/multi:latest (the index) are served byte for byte
+# by the registry at $REG, pulled with skopeo into OUTDIR. compat.sh and s3.sh share it.
+verify_pushed_images() {
+  local p=$1 out=$2
+  verify_manifest "$p oci" e2e/oci v1 "$IMG_AMD64_MANIFEST" "$OCI_MANIFEST"
+  # shellcheck disable=SC2086
+  verify_blobs "$p oci" e2e/oci "$IMG_AMD64_CONFIG" $IMG_AMD64_LAYERS
+  quiet sk copy --src-tls-verify=false --dest-tls-verify=false "docker://$REG/e2e/oci:v2" "oci:$out:v2"
+  verify_oci_copy "$p oci pull" "$out" v2 "$IMG_OCI" "$IMG_AMD64_MANIFEST"
+  verify_manifest "$p v2s2" e2e/v2s2 v1 "$IMG_V2S2_MANIFEST" "$V2S2_MANIFEST"
+  quiet sk copy --src-tls-verify=false --dest-tls-verify=false "docker://$REG/e2e/v2s2:v1" "dir:$out-v2s2"
+  verify_dir_copy "$p v2s2 pull" "$out-v2s2" "$IMG_V2S2"
+  verify_index "$p multi" e2e/multi latest
+}
+
 # start_registry KIND ROOTDIR: writes a config, starts `BIN serve CONFIG`, waits for /v2/.
 # Sets REG_PID, REG_PORT, REG (host:port for clients) and REG_URL (http://host:port).
 start_registry() {

@@ -47,15 +47,7 @@ populate() {
 verify() {
   local p=$1 out
   out=$(mktemp -d "$WORK/out.XXXXXX")/layout
-  verify_manifest "$p oci" e2e/oci v1 "$IMG_AMD64_MANIFEST" "$OCI_MANIFEST"
-  # shellcheck disable=SC2086
-  verify_blobs "$p oci" e2e/oci "$IMG_AMD64_CONFIG" $IMG_AMD64_LAYERS
-  quiet "${COPY[@]}" "docker://$REG/e2e/oci:v2" "oci:$out:v2"
-  verify_oci_copy "$p oci pull" "$out" v2 "$IMG_OCI" "$IMG_AMD64_MANIFEST"
-  verify_manifest "$p v2s2" e2e/v2s2 v1 "$IMG_V2S2_MANIFEST" "$V2S2_MANIFEST"
-  quiet "${COPY[@]}" "docker://$REG/e2e/v2s2:v1" "dir:$out-v2s2"
-  verify_dir_copy "$p v2s2 pull" "$out-v2s2" "$IMG_V2S2"
-  verify_index "$p multi" e2e/multi latest
+  verify_pushed_images "$p" "$out"
   check "$p tags/list e2e/oci" '["v1","v2"]' "$(tags_of e2e/oci | jq -c sort)"
   check "$p _catalog" '["e2e/multi","e2e/oci","e2e/v2s2"]' "$(curl -sf "$REG_URL/v2/_catalog" | jq -c .repositories)"
 }
