@@ -6,8 +6,9 @@
 //! is down.
 //!
 //! Every scenario runs twice: on one filesystem root, and on one bucket of
-//! a garage (tests/support/garage.rs; skipped, loudly, without a garage
-//! binary, and failing then when `BERTH_REQUIRE_GARAGE` is set, as in CI).
+//! a garage (tests/support/garage.rs). Without redis-server or a garage
+//! binary the tests skip, loudly; in CI (`BERTH_REQUIRE_REDIS`,
+//! `BERTH_REQUIRE_GARAGE`) that is a failure.
 
 // The api tests' helpers; this suite uses a few of them.
 #[allow(dead_code)]
@@ -63,7 +64,7 @@ macro_rules! on_each_storage {
 
 /// Starts Redis and two replicas on one storage; `extra` is YAML added to
 /// replica A's configuration only. Returns once both listen to the channel;
-/// `None` when the storage is S3 and no garage is installed.
+/// `None` when redis-server, or for S3 garage, is not installed.
 async fn replicas(storage: Storage, extra: &str) -> Option<Replicas> {
     let dir = tempfile::tempdir().expect("tempdir");
     let (section, garage) = match storage {
@@ -77,7 +78,7 @@ async fn replicas(storage: Storage, extra: &str) -> Option<Replicas> {
             (format!("{}  redirect:\n    disable: true\n", garage.storage_yaml("/replicas")), Some(garage))
         }
     };
-    let redis = RedisServer::start();
+    let redis = RedisServer::start()?;
     let config = |extra: &str| {
         format!(
             "version: 0.1\nlog:\n  accesslog:\n    disabled: true\nhttp:\n  addr: 127.0.0.1:0\n  secret: one-secret-for-all-replicas\nstorage:\n{section}  delete:\n    enabled: true\nredis:\n  addr: 127.0.0.1:{}\n{extra}",

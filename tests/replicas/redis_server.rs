@@ -16,12 +16,24 @@ pub struct RedisServer {
 
 impl RedisServer {
     /// Starts redis-server (Debian's `redis-server` package, installed by
-    /// tests/e2e/deps.sh) and waits until it answers.
-    pub fn start() -> Self {
+    /// tests/e2e/deps.sh) and waits until it answers; without one, says
+    /// loudly why the test is skipped and gives `None`, unless
+    /// `BERTH_REQUIRE_REDIS` is set (CI), which makes that a failure.
+    pub fn start() -> Option<Self> {
+        let installed = std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("redis-server").is_file()));
+        if !installed {
+            assert!(
+                std::env::var_os("BERTH_REQUIRE_REDIS").is_none(),
+                "BERTH_REQUIRE_REDIS is set, but no redis-server"
+            );
+            eprintln!("\n\n*** SKIPPED: no redis-server on the PATH; run tests/e2e/deps.sh ***\n");
+            return None;
+        }
         let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
         let mut server = RedisServer { port, child: None };
         server.restart();
-        server
+        Some(server)
     }
 
     /// Starts it again on the same port.
