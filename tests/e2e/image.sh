@@ -119,9 +119,13 @@ image_config() {
   check "os/architecture" linux/amd64 "$(jq -r '"\(.os)/\(.architecture)"' "$c")"
   local size
   size=$(jq '[.layers[].size] | add' "$WORK/pulled/manifest.json")
-  echo "#   compressed image size: $size bytes; binary: $(stat -c %s "$BERTH_STATIC") bytes"
-  # A second copy of the binary, a shell or debug info would show here.
-  check "compressed size below 8 MiB" yes "$([ "$size" -lt $((8 << 20)) ] && echo yes || echo "$size")"
+  local binary
+  binary=$(gzip -c "$BERTH_STATIC" | wc -c)
+  echo "#   compressed image size: $size bytes; binary: $(stat -c %s "$BERTH_STATIC") bytes, $binary gzipped"
+  # The binary is most of the image (the S3 client took it past 8 MiB compressed),
+  # so the bound follows it: a second copy of it or debug info would show here.
+  check "compressed size below the gzipped binary + 2 MiB" yes \
+    "$([ "$size" -lt $((binary + (2 << 20))) ] && echo yes || echo "$size")"
 }
 
 # ---------------------------------------------------------------- the layer
