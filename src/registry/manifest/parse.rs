@@ -165,14 +165,52 @@ pub fn parse(body: &[u8], content_type: Option<&str>) -> Result<Manifest, String
 
 /// The media type a stored manifest is served as: its `mediaType` field, or
 /// the OCI type its shape implies (what validation chose when it was pushed).
-/// Read through a `Value` as validation reads it, so a key given twice
-/// counts the last time here too.
+/// A key given twice counts the last time, as validation reads it.
 pub fn served_media_type(body: &[u8]) -> String {
-    let manifest: Value = serde_json::from_slice(body).unwrap_or_default();
-    match (manifest.get("mediaType").and_then(Value::as_str), manifest.get("manifests")) {
-        (Some(media_type), _) => media_type.to_owned(),
-        (None, Some(manifests)) if !manifests.is_null() => media_type::OCI_INDEX.to_owned(),
+    let head = serde_json::from_slice::<Head>(body).unwrap_or_default();
+    match (head.media_type, head.manifests) {
+        (Some(media_type), _) => media_type,
+        (None, true) => media_type::OCI_INDEX.to_owned(),
         _ => media_type::OCI_MANIFEST.to_owned(),
+    }
+}
+
+/// The two top-level fields that decide a stored manifest's served type.
+/// Read on every manifest GET, so by hand: every other value is skipped
+/// unparsed, where a `Value` would build the whole tree.
+#[derive(Default)]
+struct Head {
+    /// The last `mediaType`, when it is a string.
+    media_type: Option<String>,
+    /// Whether the last `manifests` is present and not null.
+    manifests: bool,
+}
+
+impl<'de> Deserialize<'de> for Head {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(HeadVisitor)
+    }
+}
+
+struct HeadVisitor;
+
+impl<'de> serde::de::Visitor<'de> for HeadVisitor {
+    type Value = Head;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Head, A::Error> {
+        let mut head = Head::default();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match &*key {
+                "mediaType" => head.media_type = map.next_value::<Value>()?.as_str().map(str::to_owned),
+                "manifests" => head.manifests = map.next_value::<Option<serde::de::IgnoredAny>>()?.is_some(),
+                _ => drop(map.next_value::<serde::de::IgnoredAny>()?),
+            }
+        }
+        Ok(head)
     }
 }
 

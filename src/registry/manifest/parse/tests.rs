@@ -95,3 +95,21 @@ fn serves_a_repeated_key_as_validated() {
     }
     assert_eq!(served_media_type(b"not json"), media_type::OCI_MANIFEST);
 }
+
+/// What serving makes of odd stored bytes: a non-string `mediaType` counts
+/// as absent, escaped keys are keys, anything but an object is an image.
+#[test]
+fn serves_odd_bodies_by_their_shape() {
+    let cases = [
+        (r#"{"mediaType":7,"manifests":[]}"#, media_type::OCI_INDEX),
+        (r#"{"mediaType":null,"layers":[]}"#, media_type::OCI_MANIFEST),
+        (r#"{"media\u0054ype":"x/y","manifests":null}"#, "x/y"),
+        (r#"{"m\u0061nifests":{"a":[1,{"b":2}]}}"#, media_type::OCI_INDEX),
+        (r#"{"manifests":[],"mediaType":"x/y"} trailing"#, media_type::OCI_MANIFEST),
+        (r#"["mediaType","x/y"]"#, media_type::OCI_MANIFEST),
+        ("", media_type::OCI_MANIFEST),
+    ];
+    for (body, want) in cases {
+        assert_eq!(served_media_type(body.as_bytes()), want, "{body}");
+    }
+}
