@@ -3,6 +3,11 @@
 
 #[path = "api/common.rs"]
 mod common;
+// Shared with the client and proxy tests; this suite signs tokens but
+// serves none.
+#[allow(dead_code)]
+#[path = "support/token_issuer.rs"]
+mod token_issuer;
 
 #[path = "api/access.rs"]
 mod access;

@@ -8,10 +8,14 @@
 #[allow(dead_code)]
 #[path = "api/common.rs"]
 mod common;
+#[path = "support/fake_http.rs"]
+mod fake_http;
 #[path = "client_cli/lifecycle.rs"]
 mod lifecycle;
 #[path = "client_cli/token.rs"]
 mod token;
+#[path = "support/token_issuer.rs"]
+mod token_issuer;
 
 use std::{
     io::Write,
@@ -19,6 +23,7 @@ use std::{
 };
 
 use common::*;
+use fake_http::{fake_http, request_path};
 use serde_json::{Value, json};
 
 const BERTH: &str = env!("CARGO_BIN_EXE_berth");
@@ -213,31 +218,6 @@ async fn inspect_an_image_an_index_and_its_referrers() {
     reg.stop().await;
 }
 
-/// A fake registry on loopback for what berth cannot be made to do: each
-/// request's path goes to `answer`, which gives the status line's end with
-/// any headers, and the body. It serves until the test process ends.
-fn fake_registry(answer: impl Fn(&str) -> (String, Vec<u8>) + Send + 'static) -> String {
-    use std::io::{BufRead, BufReader};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for mut stream in listener.incoming().map_while(Result::ok) {
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut first = String::new();
-            reader.read_line(&mut first).unwrap();
-            let mut line = String::from("-");
-            while line.trim_end() != "" {
-                line.clear();
-                reader.read_line(&mut line).unwrap();
-            }
-            let (head, body) = answer(first.split(' ').nth(1).unwrap_or_default());
-            let head = format!("HTTP/1.1 {head}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
-            let _ = stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(&body));
-        }
-    });
-    url
-}
-
 /// An image whose config is `config` (pushed as is); the manifest's bytes.
 fn fake_image(config: &[u8]) -> Vec<u8> {
     image_manifest(Some(OCI_MANIFEST), &Desc::of(OCI_CONFIG, config), &[Desc::of(OCI_LAYER, b"layer")], "")
@@ -249,7 +229,7 @@ async fn inspect_refuses_bytes_that_do_not_hash_to_their_digest() {
     let digest = sha256(&manifest);
     let other = sha256(b"something else");
     let (served, announced) = (manifest.clone(), other.clone());
-    let url = fake_registry(move |path| match path {
+    let url = fake_http(move |head| match request_path(head) {
         "/v2/lying/manifests/v1" => (format!("200 OK\r\nDocker-Content-Digest: {announced}"), served.clone()),
         _ => ("200 OK".into(), served.clone()),
     });
@@ -266,9 +246,9 @@ async fn inspect_checks_the_config_follows_its_redirect_and_takes_no_referrers_a
     let (good, bad) = (fake_image(&config), fake_image(br#"{"os":"linux","architecture":"tampered"}"#));
     let (good_digest, config_digest) = (sha256(&good), sha256(&config));
     let served = (good.clone(), bad.clone(), config.clone());
-    let url = fake_registry(move |path| {
+    let url = fake_http(move |head| {
         let (good, bad, config) = &served;
-        match path {
+        match request_path(head) {
             "/v2/app/manifests/good" => ("200 OK".into(), good.clone()),
             "/v2/app/manifests/bad" => ("200 OK".into(), bad.clone()),
             p if p.starts_with("/v2/app/blobs/") => ("307 Temporary Redirect\r\nLocation: /cdn/config".into(), vec![]),
@@ -380,7 +360,7 @@ async fn ls_survives_a_closed_stdout() {
 #[tokio::test]
 async fn ls_refuses_links_to_other_origins_and_loops() {
     let page = |link: &str| (format!("200 OK\r\nLink: <{link}>; rel=\"next\""), br#"{"repositories":["a"]}"#.to_vec());
-    let url = fake_registry(move |path| match path {
+    let url = fake_http(move |head| match request_path(head) {
         "/v2/_catalog" => page("http://127.0.0.2:9/v2/_catalog?last=a"),
         "/v2/_catalog?n=1" => page("/v2/_catalog?last=a&n=1"),
         _ => page("/v2/_catalog?n=1"),

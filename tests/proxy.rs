@@ -8,6 +8,10 @@
 #[allow(dead_code)]
 #[path = "api/common.rs"]
 mod common;
+#[path = "support/fake_http.rs"]
+mod fake_http;
+#[path = "support/token_issuer.rs"]
+mod token_issuer;
 
 use std::{
     net::SocketAddr,
@@ -15,13 +19,12 @@ use std::{
     time::Duration,
 };
 
-use base64::{
-    Engine,
-    engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
-};
+use base64::{Engine, engine::general_purpose::STANDARD};
 use common::*;
+use fake_http::{fake_http, request_path};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
+use token_issuer::TokenIssuer;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
@@ -227,7 +230,7 @@ async fn bytes_that_do_not_match_their_digest_are_neither_stored_nor_served_whol
     let digest = sha256(&real);
     let fake = b"the fake layer bytes".to_vec();
     assert_eq!(real.len(), fake.len());
-    let upstream = fake_upstream(move |_| ("200 OK".into(), fake.clone()));
+    let upstream = fake_http(move |_| ("200 OK".into(), fake.clone()));
     let proxy = proxy_of(&upstream, "", "").await;
     for _ in 0..2 {
         let r = proxy.get(&format!("/v2/lying/blobs/{digest}")).await;
@@ -240,34 +243,6 @@ async fn bytes_that_do_not_match_their_digest_are_neither_stored_nor_served_whol
     assert!(!proxy.blob_data(&digest).exists());
     assert!(!proxy.files().iter().any(|f| f.contains("/_layers/") || f.contains("/blobs/")), "{:#?}", proxy.files());
     proxy.stop().await;
-}
-
-/// A server that answers every request with `answer(head)` (the request
-/// line and headers in; status and headers, and body out) and closes the
-/// connection.
-fn fake_upstream(answer: impl Fn(&str) -> (String, Vec<u8>) + Send + 'static) -> String {
-    use std::io::{BufRead, BufReader, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for mut stream in listener.incoming().map_while(Result::ok) {
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut first = String::new();
-            reader.read_line(&mut first).unwrap();
-            let mut request = first.clone();
-            let mut line = String::from("-");
-            while line.trim_end() != "" {
-                line.clear();
-                reader.read_line(&mut line).unwrap();
-                request.push_str(&line);
-            }
-            let (head, body) = answer(&request);
-            let head = format!("HTTP/1.1 {head}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
-            let body = if first.starts_with("HEAD") { &[][..] } else { &body[..] };
-            let _ = stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(body));
-        }
-    });
-    url
 }
 
 #[tokio::test]
@@ -327,46 +302,6 @@ async fn an_htpasswd_upstream_is_answered_with_the_proxy_credentials() {
     plain.stop().await;
 }
 
-/// A token server's signing key, a leaf under a root for the upstream's
-/// `rootcertbundle`, as in the client tests.
-struct TokenIssuer {
-    key: rcgen::KeyPair,
-    x5c: String,
-    root_pem: String,
-}
-
-impl TokenIssuer {
-    fn new() -> TokenIssuer {
-        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, PKCS_ECDSA_P256_SHA256};
-        let root_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
-        let mut root = CertificateParams::new(vec![]).unwrap();
-        root.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let root_pem = root.self_signed(&root_key).unwrap().pem();
-        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
-        let leaf = CertificateParams::new(vec!["token".into()]).unwrap();
-        let leaf = leaf.signed_by(&key, &Issuer::from_params(&root, &root_key)).unwrap();
-        TokenIssuer { key, x5c: STANDARD.encode(leaf.der()), root_pem }
-    }
-
-    /// A JWT granting `scope` (`repository:<name>:<actions>`).
-    fn token(&self, scope: &str) -> String {
-        use aws_lc_rs::{
-            rand::SystemRandom,
-            signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair},
-        };
-        let (name, actions) = scope.strip_prefix("repository:").and_then(|s| s.rsplit_once(':')).unwrap();
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-        let access = serde_json::json!([{ "type": "repository", "name": name, "actions": actions.split(',').collect::<Vec<_>>() }]);
-        let claims = serde_json::json!({"iss": "issuer", "sub": "puller", "aud": "registry", "exp": now + 300, "nbf": now - 10, "access": access});
-        let header = serde_json::json!({"alg": "ES256", "x5c": [self.x5c]});
-        let input =
-            format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
-        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &self.key.serialize_der()).unwrap();
-        let signature = pair.sign(&SystemRandom::new(), input.as_bytes()).unwrap();
-        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref()))
-    }
-}
-
 #[tokio::test]
 async fn a_token_upstream_gets_the_proxy_credentials_at_its_token_server() {
     let plain = start().await;
@@ -377,16 +312,13 @@ async fn a_token_upstream_gets_the_proxy_credentials_at_its_token_server() {
     let asked = Arc::new(Mutex::new(Vec::new()));
     let log = asked.clone();
     let basic = format!("authorization: basic {}", STANDARD.encode("puller:pw")).to_ascii_lowercase();
-    let realm = fake_upstream(move |request| {
+    let realm = fake_http(move |request| {
         if !request.to_ascii_lowercase().contains(&basic) {
             return ("401 Unauthorized".into(), Vec::new());
         }
-        let query = request.split(' ').nth(1).and_then(|p| p.split_once('?')).map_or("", |(_, q)| q);
-        let scope = query.split('&').find_map(|p| p.strip_prefix("scope=")).unwrap_or_default();
-        let scope = percent_encoding::percent_decode_str(scope).decode_utf8().unwrap().into_owned();
-        log.lock().unwrap().push(scope.clone());
-        let token = serde_json::json!({ "token": issuer.token(&scope) });
-        ("200 OK\r\nContent-Type: application/json".into(), token.to_string().into_bytes())
+        let (token, scope) = issuer.answer("puller", request_path(request));
+        log.lock().unwrap().push(scope);
+        ("200 OK\r\nContent-Type: application/json".into(), token.into_bytes())
     });
     let auth = format!(
         "auth:\n  token:\n    realm: {realm}/token\n    service: registry\n    issuer: issuer\n    rootcertbundle: '{}'\n",
@@ -442,8 +374,8 @@ async fn a_tag_moved_upstream_to_a_manifest_it_cannot_deliver_keeps_its_cached_m
     let (digest, other) = (sha256(&body), sha256(b"a manifest the upstream lost"));
     let moved = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (served, flag, pointed) = (body.clone(), moved.clone(), digest.clone());
-    let upstream = fake_upstream(move |request| {
-        let path = request.split(' ').nth(1).unwrap_or_default();
+    let upstream = fake_http(move |request| {
+        let path = request_path(request);
         let now = if flag.load(std::sync::atomic::Ordering::SeqCst) { other.clone() } else { pointed.clone() };
         let head = format!("200 OK\r\nContent-Type: {OCI_MANIFEST}\r\nDocker-Content-Digest: {now}");
         if path.ends_with("/manifests/v1") || path.ends_with(&pointed) {

@@ -10,24 +10,11 @@
 //! fake registry tree with a tagged image), and the server still answers
 //! `GET /v2/` (a panic would drop the connection or answer 500).
 
-use std::{
-    collections::BTreeMap,
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
+use std::{collections::BTreeMap, time::Duration};
 
-use aws_lc_rs::{
-    rand::SystemRandom,
-    signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair},
-};
-use base64::{
-    Engine,
-    engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
-};
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, PKCS_ECDSA_P256_SHA256};
-use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::common::*;
+use crate::{common::*, token_issuer::TokenIssuer};
 
 /// Bytes planted outside the storage root; no answer may contain them.
 const CANARY: &[u8] = b"CANARY 7f3a: bytes outside the storage root";
@@ -713,41 +700,9 @@ async fn duplicate_keys_and_odd_fields_mean_the_same_to_every_reader() {
     reg.stop().await;
 }
 
-/// A token server's signing key: a leaf certificate under a root that the
-/// registry's `rootcertbundle` holds.
-struct TokenIssuer {
-    key: KeyPair,
-    x5c: String,
-    root_pem: String,
-}
-
-impl TokenIssuer {
-    fn new() -> TokenIssuer {
-        let root_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
-        let mut root = CertificateParams::new(vec![]).unwrap();
-        root.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let root_pem = root.self_signed(&root_key).unwrap().pem();
-        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
-        let leaf = CertificateParams::new(vec!["token".into()]).unwrap();
-        let leaf = leaf.signed_by(&key, &Issuer::from_params(&root, &root_key)).unwrap();
-        TokenIssuer { key, x5c: STANDARD.encode(leaf.der()), root_pem }
-    }
-
-    /// `Bearer <jwt>` granting `access` (`[(name, actions)]`).
-    fn bearer(&self, access: &[(&str, &[&str])]) -> String {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
-        let access: Vec<_> = access
-            .iter()
-            .map(|(name, actions)| json!({"type": "repository", "name": name, "actions": actions}))
-            .collect();
-        let claims = json!({"iss": "issuer", "aud": "registry", "exp": now + 300, "nbf": now - 10, "access": access});
-        let header = json!({"alg": "ES256", "x5c": [self.x5c]});
-        let input =
-            format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
-        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &self.key.serialize_der()).unwrap();
-        let signature = pair.sign(&SystemRandom::new(), input.as_bytes()).unwrap();
-        format!("Bearer {input}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref()))
-    }
+/// `Bearer <jwt>` granting `access` (`[(name, actions)]`).
+fn bearer(issuer: &TokenIssuer, access: &[(&str, &[&str])]) -> String {
+    format!("Bearer {}", issuer.token("tester", access))
 }
 
 /// A cross-repository mount needs pull on the source (distribution's
@@ -764,22 +719,22 @@ async fn mount_from_a_repository_the_token_cannot_read() {
         bundle.display()
     );
     let mut h = Hostile::with(start_with(true, &auth).await);
-    let owner = issuer.bearer(&[("src", &["pull", "push"])]);
+    let owner = bearer(&issuer, &[("src", &["pull", "push"])]);
     let data = b"a secret layer";
     let digest = sha256(data);
     let r = h.reg.req(reqwest::Method::POST, &format!("/v2/src/blobs/uploads/?digest={digest}"));
     assert_eq!(r.header("Authorization", &owner).body(data.to_vec()).send().await.unwrap().status(), 201);
-    let dst = issuer.bearer(&[("dst", &["pull", "push"])]);
+    let dst = bearer(&issuer, &[("dst", &["pull", "push"])]);
     h.alive_auth = Some(dst.clone());
     let mount = format!("/v2/dst/blobs/uploads/?mount={digest}&from=src");
     let denied = |token: String| row("POST", mount.clone(), 401, Some("UNAUTHORIZED")).header("Authorization", token);
     let star: &[&str] = &["*"];
     let rows = vec![
         denied(dst.clone()),
-        denied(issuer.bearer(&[("dst", &["pull", "push"]), ("src", &["push"])])),
-        denied(issuer.bearer(&[("dst", star), ("src", &["delete"])])),
-        denied(issuer.bearer(&[("dst", &["pull", "push"]), ("src/sub", &["pull"]), ("sr", &["pull"])])),
-        denied(issuer.bearer(&[("dst", &["pull", "push"]), ("SRC", &["pull"])])),
+        denied(bearer(&issuer, &[("dst", &["pull", "push"]), ("src", &["push"])])),
+        denied(bearer(&issuer, &[("dst", star), ("src", &["delete"])])),
+        denied(bearer(&issuer, &[("dst", &["pull", "push"]), ("src/sub", &["pull"]), ("sr", &["pull"])])),
+        denied(bearer(&issuer, &[("dst", &["pull", "push"]), ("SRC", &["pull"])])),
         // The source spelt so that it might match something else.
         row("POST", format!("/v2/dst/blobs/uploads/?mount={digest}&from=src%2F"), 401, Some("UNAUTHORIZED"))
             .header("Authorization", dst.clone()),
@@ -791,7 +746,7 @@ async fn mount_from_a_repository_the_token_cannot_read() {
     let challenge = hdr(&r, "www-authenticate").unwrap();
     assert!(challenge.contains("repository:src:pull") && challenge.contains("insufficient_scope"), "{challenge}");
     // With pull on the source, the same mount links the blob.
-    let both = issuer.bearer(&[("dst", &["pull", "push"]), ("src", &["pull"])]);
+    let both = bearer(&issuer, &[("dst", &["pull", "push"]), ("src", &["pull"])]);
     let r = h.reg.req(reqwest::Method::POST, &mount).header("Authorization", &both).send().await.unwrap();
     assert_eq!(r.status(), 201);
     let r = h.reg.req(reqwest::Method::GET, &format!("/v2/dst/blobs/{digest}")).header("Authorization", &dst);

@@ -12,11 +12,12 @@ e2e_init "$@"
 
 COPY=(sk copy --src-tls-verify=false --dest-tls-verify=false)
 
-# start_upstream KIND [AUTH_YAML]: an upstream registry; sets UP_URL, UP, UP_PID, UP_LOG.
-start_upstream() {
-  local kind=$1 auth=${2:-} port cfg
+# start_on_directory KIND NAME EXTRA_YAML: KIND storing in $WORK/NAME-PORT, EXTRA_YAML
+# appended to its config ($WORK/NAME-PORT.yml); sets what start_registry_config sets.
+start_on_directory() {
+  local kind=$1 name=$2 port cfg
   port=$(free_port)
-  cfg=$WORK/upstream-$kind-$port.yml
+  cfg=$WORK/$name-$port.yml
   cat >"$cfg" <<EOF
 version: 0.1
 log:
@@ -25,32 +26,23 @@ http:
   addr: 127.0.0.1:$port
 storage:
   filesystem:
-    rootdirectory: $WORK/upstream-$kind-$port
-$auth
+    rootdirectory: $WORK/$name-$port
+$3
 EOF
   start_registry_config "$kind" "$cfg" http "$port"
+}
+
+# start_upstream KIND [AUTH_YAML]: an upstream registry; sets UP_URL, UP, UP_PID, UP_LOG.
+start_upstream() {
+  start_on_directory "$1" "upstream-$1" "${2:-}"
   UP_URL=$REG_URL UP=$REG UP_PID=$REG_PID UP_LOG=$REG_LOG
 }
 
 # start_proxy REMOTE_URL [PROXY_YAML]: berth as a cache of REMOTE_URL; sets PX, PX_URL, PX_PID.
 start_proxy() {
-  local port cfg
-  port=$(free_port)
-  cfg=$WORK/proxy-$port.yml
-  cat >"$cfg" <<EOF
-version: 0.1
-log:
-  level: info
-http:
-  addr: 127.0.0.1:$port
-storage:
-  filesystem:
-    rootdirectory: $WORK/proxy-$port
-proxy:
+  start_on_directory berth proxy "proxy:
   remoteurl: $1
-${2:-}
-EOF
-  start_registry_config berth "$cfg" http "$port"
+${2:-}"
   PX=$REG PX_URL=$REG_URL PX_PID=$REG_PID
   wait_http "$PX_URL/v2/" 30 "$PX_PID"
 }
